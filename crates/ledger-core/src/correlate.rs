@@ -1,0 +1,1 @@
+//! Joins fragments of one call.
