@@ -1,1 +1,293 @@
-fn main() {}
+//! `aoai-ledger`: ingest APIM → Event Hubs events into the lake; run named
+//! reports, SQL and exports over it.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use aoai_ledger::ingest::{BatchLimits, Summary, ingest_source};
+use aoai_ledger::output::{self, Format};
+use aoai_ledger::source::LineSource;
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use ledger_core::assemble::AssembleOptions;
+use ledger_core::cost::PriceTable;
+use ledger_core::ledger::LedgerConfig;
+use ledger_lake::Lake;
+use ledger_query::reports::DefaultRange;
+use ledger_query::{LedgerQuery, QueryOptions, REPORTS, TimeRange};
+
+#[derive(Parser)]
+#[command(name = "aoai-ledger", version, about = "Audit and usage ledger for Azure OpenAI traffic behind API Management")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "AOAI_LEDGER_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Clone)]
+struct LakeArg {
+    /// The lake: a directory, or az://container/prefix for Blob Storage.
+    #[arg(long, env = "AOAI_LEDGER_LAKE", default_value = "./ledger-lake")]
+    lake: String,
+}
+
+#[derive(clap::Args, Clone)]
+struct RangeArgs {
+    /// Only calls at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only calls before this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    until: Option<String>,
+}
+
+#[derive(clap::Args, Clone)]
+struct OutArgs {
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest JSON Lines (one Event Hubs event body per line) into the lake.
+    Ingest {
+        /// Files to read; `-` or nothing reads stdin.
+        files: Vec<String>,
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Seconds a call waits for its missing half before it is written as partial.
+        #[arg(long, default_value_t = 600)]
+        timeout: i64,
+        /// Price table replacing the built-in one (format of schemas/prices.json).
+        #[arg(long, env = "AOAI_LEDGER_PRICES")]
+        prices: Option<PathBuf>,
+        /// Mask e-mail addresses, phone and card numbers in prompts and responses.
+        #[arg(long)]
+        mask_pii: bool,
+    },
+    /// List the named reports.
+    Reports,
+    /// Run a named report.
+    Report {
+        name: String,
+        #[command(flatten)]
+        lake: LakeArg,
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Cost quotas for cost-by-subscription: CSV `subscription_id,cost_quota`.
+        #[arg(long)]
+        quota: Option<PathBuf>,
+        #[command(flatten)]
+        out: OutArgs,
+    },
+    /// Run SQL over the lake (tables `calls`, `dead_letters`; views
+    /// `"ApiManagementGatewayLogs"`, `"ApiManagementGatewayLlmLog"`).
+    Sql {
+        query: String,
+        #[command(flatten)]
+        lake: LakeArg,
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        out: OutArgs,
+    },
+    /// Export a table of the lake.
+    Export {
+        #[arg(value_enum)]
+        table: ExportTable,
+        #[command(flatten)]
+        lake: LakeArg,
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+        format: Format,
+        #[command(flatten)]
+        out: OutArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportTable {
+    Calls,
+    DeadLetters,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AOAI_LEDGER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).context("bad date")?.and_utc());
+    }
+    ledger_core::time::parse_time(s).with_context(|| format!("cannot read time `{s}` (use RFC 3339 or YYYY-MM-DD)"))
+}
+
+fn range(args: &RangeArgs, default: DefaultRange) -> Result<TimeRange> {
+    let mut r = TimeRange {
+        since: args.since.as_deref().map(parse_time).transpose()?,
+        until: args.until.as_deref().map(parse_time).transpose()?,
+    };
+    if r.since.is_none() && r.until.is_none() && default == DefaultRange::ThisMonth {
+        let now = Utc::now();
+        let start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single();
+        let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+        r = TimeRange {
+            since: start,
+            until: Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single(),
+        };
+    }
+    Ok(r)
+}
+
+fn sink(out: &OutArgs) -> Result<Box<dyn Write + Send>> {
+    Ok(match &out.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    })
+}
+
+async fn run_query(lake: &LakeArg, opts: QueryOptions, what: Query<'_>, format: Format, out: &OutArgs) -> Result<()> {
+    let lake = Lake::open(&lake.lake)?;
+    let q = LedgerQuery::open(&lake, &opts).await?;
+    let df = match what {
+        Query::Sql(s) => q.sql(s).await?,
+        Query::Report(name) => q.report(name).await?,
+    };
+    let batches = df.collect().await?;
+    output::write(&batches, format, sink(out)?)?;
+    Ok(())
+}
+
+enum Query<'a> {
+    Sql(&'a str),
+    Report(&'a str),
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    match cli.command {
+        Command::Ingest {
+            files,
+            lake,
+            timeout,
+            prices,
+            mask_pii,
+        } => {
+            let prices = match prices {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+                    PriceTable::from_json(&text)?
+                }
+                None => PriceTable::builtin(),
+            };
+            if timeout <= 0 {
+                bail!("--timeout must be positive");
+            }
+            let config = LedgerConfig {
+                timeout: chrono::Duration::seconds(timeout),
+                assemble: AssembleOptions { prices, mask_pii },
+            };
+            let mut lake = Lake::open(&lake.lake)?;
+            let files = if files.is_empty() { vec!["-".to_string()] } else { files };
+            let mut total = Summary::default();
+            for f in &files {
+                let mut source = LineSource::open(f)?;
+                let s = ingest_source(&mut source, &mut lake, &config, BatchLimits::default()).await?;
+                total.events += s.events;
+                total.skipped_lines += s.skipped_lines;
+                total.calls_written += s.calls_written;
+                total.partial_calls += s.partial_calls;
+                total.dead_letters_written += s.dead_letters_written;
+                total.duplicates += s.duplicates;
+                total.commits += s.commits;
+            }
+            println!(
+                "events: {}  calls written: {}  partial calls: {}  dead letters: {}  duplicates ignored: {}  lines already in lake: {}  lake: {}",
+                total.events,
+                total.calls_written,
+                total.partial_calls,
+                total.dead_letters_written,
+                total.duplicates,
+                total.skipped_lines,
+                lake.location().display
+            );
+        }
+        Command::Reports => {
+            for r in REPORTS {
+                println!("{:<26} {}", r.name, r.title);
+            }
+        }
+        Command::Report {
+            name,
+            lake,
+            range: ra,
+            format,
+            quota,
+            out,
+        } => {
+            let report = ledger_query::reports::find(&name)
+                .with_context(|| format!("unknown report `{name}` (run `aoai-ledger reports` for the list)"))?;
+            let opts = QueryOptions {
+                range: range(&ra, report.default_range)?,
+                quotas: quota,
+            };
+            run_query(&lake, opts, Query::Report(&name), format, &out).await?;
+        }
+        Command::Sql {
+            query,
+            lake,
+            range: ra,
+            format,
+            out,
+        } => {
+            let opts = QueryOptions {
+                range: range(&ra, DefaultRange::All)?,
+                quotas: None,
+            };
+            run_query(&lake, opts, Query::Sql(&query), format, &out).await?;
+        }
+        Command::Export {
+            table,
+            lake,
+            range: ra,
+            format,
+            out,
+        } => {
+            let opts = QueryOptions {
+                range: range(&ra, DefaultRange::All)?,
+                quotas: None,
+            };
+            let sql = match table {
+                ExportTable::Calls => "SELECT * FROM calls ORDER BY request_time, request_id",
+                ExportTable::DeadLetters => "SELECT * FROM dead_letters ORDER BY eh_partition, eh_sequence",
+            };
+            run_query(&lake, opts, Query::Sql(sql), format, &out).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,497 @@
-//! Builds the canonical record.
+//! Builds the canonical record of one call from its fragments: stitches
+//! bodies, parses them, fills usage (reported or estimated) and cost, and
+//! removes secrets.
+
+use serde_json::{Value, json};
+
+use crate::body::{self, ParsedRequest, ParsedResponse};
+use crate::correlate::Released;
+use crate::cost::PriceTable;
+use crate::model::{BodyKind, BodyPart, CallMeta, CallRecord, Operation, Role, Usage, UsageSource};
+use crate::{redact, tokens};
+
+/// How records are built.
+#[derive(Debug, Clone, Default)]
+pub struct AssembleOptions {
+    pub prices: PriceTable,
+    /// Mask e-mail addresses, phone and card numbers in prompt and response text.
+    pub mask_pii: bool,
+}
+
+/// Merge order of roles: the richest envelope first; first value wins.
+const MERGE_ORDER: [Role; 6] = [
+    Role::GatewayLog,
+    Role::Whole,
+    Role::Request,
+    Role::Response,
+    Role::Error,
+    Role::LlmLog,
+];
+
+pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
+    let call = &released.call;
+    let mut warnings = Vec::new();
+    let mut meta = CallMeta::default();
+    for role in MERGE_ORDER {
+        for h in call.parts.iter().filter(|h| h.fragment.role == role) {
+            merge(&mut meta, &h.fragment.meta);
+        }
+    }
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    let mut partition = String::new();
+    for h in &call.parts {
+        if h.position.sequence < first {
+            first = h.position.sequence;
+            partition = h.position.partition.clone();
+        }
+        last = last.max(h.position.sequence);
+    }
+
+    let req_parts: Vec<&BodyPart> = call.parts.iter().filter_map(|h| h.fragment.request_body.as_ref()).collect();
+    let resp_parts: Vec<&BodyPart> = call.parts.iter().filter_map(|h| h.fragment.response_body.as_ref()).collect();
+    let request_body = stitch(&req_parts, "request", &mut warnings);
+    let response_body = stitch(&resp_parts, "response", &mut warnings);
+
+    let request = match &request_body {
+        Some((BodyKind::Http, text, _)) => body::parse_request(text),
+        Some((BodyKind::Messages, text, _)) => ParsedRequest {
+            messages: parse_messages(text),
+            ..ParsedRequest::default()
+        },
+        None => ParsedRequest::default(),
+    };
+    let response = match &response_body {
+        Some((BodyKind::Http, text, _)) => body::parse_response(text),
+        Some((BodyKind::Messages, text, _)) => response_from_messages(text),
+        None => ParsedResponse::default(),
+    };
+    warnings.extend(response.warnings.iter().cloned());
+    let request_truncated = request.truncated || request_body.as_ref().is_some_and(|b| b.2);
+    let response_truncated = response.truncated || response_body.as_ref().is_some_and(|b| b.2);
+
+    let model = nonempty(response.model.clone())
+        .or_else(|| nonempty(meta.model.clone()))
+        .or_else(|| nonempty(request.model.clone()));
+    let tokenizer_model = model.clone().or_else(|| meta.deployment.clone()).unwrap_or_default();
+
+    let operation = operation_of(meta.operation_id.as_deref(), meta.url.as_deref(), response.object.as_deref());
+    let operation_id = meta.operation_id.clone().or_else(|| operation_id_for(operation).map(str::to_string));
+
+    let status_code = meta.status_code.or({
+        if response.usage.is_some() || !response.choices.is_empty() || response.embeddings.is_some() {
+            Some(200)
+        } else {
+            None
+        }
+    });
+    let succeeded = status_code.is_none_or(|s| (200..300).contains(&s)) && response.error.is_none();
+
+    // Usage: the body's report, completed by the envelope's; else an estimate.
+    let reported = merge_usage(response.usage, meta.usage);
+    let (usage, usage_source) = match reported {
+        Some(u) => (complete_total(u), UsageSource::Reported),
+        None if succeeded => match estimate(&tokenizer_model, &request, &response, operation) {
+            Some(u) => (u, UsageSource::Estimated),
+            None => (Usage::default(), UsageSource::None),
+        },
+        None => (Usage::default(), UsageSource::None),
+    };
+    if usage_source == UsageSource::Estimated {
+        warnings.push("usage estimated with the model's tokenizer: the service reported none".into());
+    }
+    let cost = if usage.is_empty() {
+        None
+    } else {
+        opts.prices.cost(&tokenizer_model, &usage, meta.request_time)
+    };
+
+    let is_stream = request.stream || response.is_stream || meta.is_stream.unwrap_or(false);
+    let content_filtered = response.choices.iter().any(|c| {
+        c.finish_reason.as_deref() == Some("content_filter") || c.content_filter_results.as_ref().is_some_and(filtered)
+    });
+    let has_response = !response.choices.is_empty() || response.usage.is_some() || response.embeddings.is_some();
+    let response_text = if response.choices.is_empty() {
+        None
+    } else {
+        Some(response.choices.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join("\n"))
+    };
+    let tool_calls: Vec<Value> = response
+        .choices
+        .iter()
+        .flat_map(|c| c.tool_calls.iter())
+        .map(|t| json!({"id": t.id, "type": t.kind, "function": {"name": t.name, "arguments": t.arguments}}))
+        .collect();
+    let prompt = request
+        .messages
+        .clone()
+        .or_else(|| request.prompt.clone())
+        .or_else(|| request.input.clone());
+    let mut prompt_text = prompt.map(|v| v.to_string());
+    let mut response_text = response_text;
+    let mut response_json = has_response.then(|| {
+        let u = (usage_source != UsageSource::None).then_some(&usage);
+        response.to_json(u).to_string()
+    });
+    if opts.mask_pii {
+        for t in [&mut prompt_text, &mut response_text, &mut response_json].into_iter().flatten() {
+            *t = redact::mask_pii(t);
+        }
+    }
+    if !released.complete {
+        warnings.push(missing_parts(released));
+    }
+    let request_time = meta.request_time.or_else(|| {
+        let (t, d) = (meta.response_time?, meta.duration_ms?);
+        Some(t - chrono::Duration::milliseconds(d))
+    });
+    let duration_ms = meta.duration_ms.or_else(|| {
+        let (a, b) = (meta.request_time?, meta.response_time?);
+        Some((b - a).num_milliseconds())
+    });
+
+    CallRecord {
+        request_id: meta.request_id.clone().unwrap_or_else(|| call.key.clone()),
+        correlation_id: meta.correlation_id.clone(),
+        dialect: call.dialect.as_str().to_string(),
+        eh_partition: partition,
+        eh_sequence_first: first,
+        eh_sequence_last: last,
+        request_time,
+        response_time: meta.response_time,
+        duration_ms,
+        backend_time_ms: meta.backend_time_ms,
+        model_time_ms: meta.model_time_ms,
+        caller_ip: meta.caller_ip,
+        subscription_id: meta.subscription_id,
+        subscription_name: meta.subscription_name,
+        subscription_key_hash: meta.subscription_key_hash,
+        product_id: meta.product_id,
+        user_id: meta.user_id,
+        app_id: meta.app_id,
+        end_user: request.user.clone(),
+        service: meta.service,
+        region: meta.region,
+        api_id: meta.api_id,
+        operation_id,
+        operation: operation.as_str().to_string(),
+        deployment: meta.deployment,
+        api_version: meta.api_version,
+        backend: meta.backend,
+        method: meta.method,
+        url: meta.url.as_deref().map(redact::scrub_url),
+        model_key: model.as_deref().map(model_key),
+        model,
+        status_code,
+        finish_reason: response.finish_reason().map(str::to_string),
+        content_filtered,
+        is_stream,
+        error: meta.error.or(response.error.clone()).map(|e| redact::scrub_text(&e)),
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        total_tokens: usage.total_tokens,
+        cached_tokens: usage.cached_tokens,
+        reasoning_tokens: usage.reasoning_tokens,
+        usage_source: usage_source.as_str().to_string(),
+        currency: cost.as_ref().map(|c| c.1.clone()),
+        cost: cost.map(|c| c.0),
+        prompt_text,
+        response_text,
+        tool_calls: (!tool_calls.is_empty()).then(|| Value::Array(tool_calls).to_string()),
+        response_body: response_json,
+        max_tokens: request.max_tokens,
+        temperature: request.temperature,
+        n: request.n,
+        complete: released.complete && !request_truncated_chunks(&warnings),
+        request_truncated,
+        response_truncated,
+        warnings,
+    }
+}
+
+fn request_truncated_chunks(warnings: &[String]) -> bool {
+    warnings.iter().any(|w| w.contains("chunks missing"))
+}
+
+fn missing_parts(r: &Released) -> String {
+    let roles: Vec<&str> = r
+        .call
+        .parts
+        .iter()
+        .map(|h| match h.fragment.role {
+            Role::Request => "request",
+            Role::Response => "response",
+            Role::Error => "error",
+            Role::Whole => "whole",
+            Role::GatewayLog => "gateway-log",
+            Role::LlmLog => "llm-log",
+        })
+        .collect();
+    format!("partial call: flushed with only [{}]", roles.join(", "))
+}
+
+fn filtered(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.iter().any(|(k, v)| (k == "filtered" && v == &Value::Bool(true)) || filtered(v)),
+        Value::Array(a) => a.iter().any(filtered),
+        _ => false,
+    }
+}
+
+fn nonempty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+/// The seed KQL's `modelkey`: the model name up to its second `-`, or ''
+/// when it has fewer than two (as `substring(s, 0, -1)` yields).
+pub fn model_key(model: &str) -> String {
+    match model.match_indices('-').nth(1) {
+        Some((i, _)) => model[..i].to_string(),
+        None => String::new(),
+    }
+}
+
+/// Concatenates body parts of one channel in index order; duplicates of an
+/// index are dropped, gaps are reported.
+fn stitch(parts: &[&BodyPart], what: &str, warnings: &mut Vec<String>) -> Option<(BodyKind, String, bool)> {
+    let kind = parts.first()?.kind;
+    let mut sorted: Vec<&BodyPart> = parts.iter().copied().filter(|p| p.kind == kind).collect();
+    sorted.sort_by_key(|p| p.index);
+    sorted.dedup_by_key(|p| p.index);
+    let count = sorted.iter().filter_map(|p| p.count).max();
+    let mut truncated = sorted.iter().any(|p| p.truncated);
+    if let Some(c) = count {
+        let missing = (0..c).filter(|i| !sorted.iter().any(|p| p.index == *i)).count();
+        if missing > 0 {
+            warnings.push(format!("{what} body: {missing} of {c} chunks missing"));
+            truncated = true;
+        }
+    }
+    let text: String = sorted.iter().map(|p| p.text.as_str()).collect();
+    Some((kind, text, truncated))
+}
+
+/// azure-monitor LLM log messages: pieces of one JSON array of messages.
+fn parse_messages(text: &str) -> Option<Value> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => Some(v),
+        Err(_) => Some(Value::String(text.to_string())),
+    }
+}
+
+fn response_from_messages(text: &str) -> ParsedResponse {
+    let mut r = ParsedResponse {
+        object: Some("chat.completion".into()),
+        ..ParsedResponse::default()
+    };
+    let items = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(a)) => a,
+        Ok(v) => vec![v],
+        Err(_) => {
+            r.truncated = true;
+            r.warnings.push("LLM log response messages are not valid JSON".into());
+            return r;
+        }
+    };
+    for (i, m) in items.iter().enumerate() {
+        // Entries may be messages or choices wrapping a message.
+        let msg = m.get("message").unwrap_or(m);
+        let text = match msg.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        r.choices.push(body::Choice {
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            role: msg.get("role").and_then(Value::as_str).map(str::to_string),
+            text,
+            finish_reason: m.get("finish_reason").and_then(Value::as_str).map(str::to_string),
+            ..body::Choice::default()
+        });
+    }
+    r
+}
+
+fn merge_usage(body: Option<Usage>, envelope: Option<Usage>) -> Option<Usage> {
+    let pick = |b: Option<Usage>| b.filter(|u| !u.is_empty());
+    match (pick(body), pick(envelope)) {
+        (None, None) => None,
+        (Some(b), None) => Some(b),
+        (None, Some(e)) => Some(e),
+        (Some(b), Some(e)) => Some(Usage {
+            prompt_tokens: b.prompt_tokens.or(e.prompt_tokens),
+            completion_tokens: b.completion_tokens.or(e.completion_tokens),
+            total_tokens: b.total_tokens.or(e.total_tokens),
+            cached_tokens: b.cached_tokens.or(e.cached_tokens),
+            reasoning_tokens: b.reasoning_tokens.or(e.reasoning_tokens),
+        }),
+    }
+}
+
+fn complete_total(mut u: Usage) -> Usage {
+    if u.total_tokens.is_none() {
+        u.total_tokens = match (u.prompt_tokens, u.completion_tokens) {
+            (Some(p), Some(c)) => Some(p + c),
+            (Some(p), None) => Some(p),
+            _ => None,
+        };
+    }
+    u
+}
+
+fn estimate(model: &str, req: &ParsedRequest, resp: &ParsedResponse, op: Operation) -> Option<Usage> {
+    let prompt_src = req.messages.as_ref().or(req.prompt.as_ref()).or(req.input.as_ref());
+    let mut prompt = prompt_src.and_then(|p| tokens::estimate_prompt(model, p));
+    if let (Some(p), Some(instr)) = (prompt.as_mut(), req.instructions.as_deref()) {
+        *p += tokens::estimate_text(model, instr).unwrap_or(0);
+    }
+    if op == Operation::Embedding {
+        let p = prompt?;
+        return Some(Usage {
+            prompt_tokens: Some(p),
+            total_tokens: Some(p),
+            ..Usage::default()
+        });
+    }
+    // A body that says only `streaming` (or nothing) gives nothing to count.
+    if resp.choices.is_empty() {
+        return None;
+    }
+    let mut completion = 0i64;
+    for c in &resp.choices {
+        completion += tokens::estimate_text(model, &c.text)?;
+        for t in &c.tool_calls {
+            completion += tokens::estimate_text(model, t.name.as_deref().unwrap_or(""))?;
+            completion += tokens::estimate_text(model, &t.arguments)?;
+        }
+    }
+    Some(Usage {
+        prompt_tokens: prompt,
+        completion_tokens: Some(completion),
+        total_tokens: Some(prompt.unwrap_or(0) + completion),
+        ..Usage::default()
+    })
+}
+
+/// The normalised operation, from APIM's operation id, the URL path, or the
+/// response body's `object`.
+pub fn operation_of(operation_id: Option<&str>, url: Option<&str>, object: Option<&str>) -> Operation {
+    if let Some(id) = operation_id {
+        let id = id.to_ascii_lowercase().replace([' ', '-', '_'], "");
+        let op = match id.as_str() {
+            s if s.contains("chatcompletion") => Some(Operation::Chat),
+            s if s.contains("embedding") => Some(Operation::Embedding),
+            s if s.contains("response") => Some(Operation::Responses),
+            s if s.contains("completion") => Some(Operation::Completion),
+            s if s.contains("image") || s.contains("dalle") => Some(Operation::Image),
+            s if s.contains("audio") || s.contains("transcription") || s.contains("speech") => Some(Operation::Audio),
+            _ => None,
+        };
+        if let Some(op) = op {
+            return op;
+        }
+    }
+    if let Some(url) = url {
+        let path = url.split('?').next().unwrap_or(url).trim_end_matches('/').to_ascii_lowercase();
+        let op = if path.ends_with("/chat/completions") {
+            Some(Operation::Chat)
+        } else if path.ends_with("/completions") {
+            Some(Operation::Completion)
+        } else if path.ends_with("/embeddings") {
+            Some(Operation::Embedding)
+        } else if path.ends_with("/responses") {
+            Some(Operation::Responses)
+        } else if path.contains("/images/") {
+            Some(Operation::Image)
+        } else if path.contains("/audio/") {
+            Some(Operation::Audio)
+        } else {
+            None
+        };
+        if let Some(op) = op {
+            return op;
+        }
+    }
+    match object {
+        Some("chat.completion") => Operation::Chat,
+        Some("text_completion") => Operation::Completion,
+        Some("list") => Operation::Embedding,
+        Some("response") => Operation::Responses,
+        _ => Operation::Other,
+    }
+}
+
+/// APIM's operation id for an operation, for dialects that do not carry one.
+pub fn operation_id_for(op: Operation) -> Option<&'static str> {
+    match op {
+        Operation::Chat => Some("ChatCompletions_Create"),
+        Operation::Completion => Some("Completions_Create"),
+        Operation::Embedding => Some("embeddings_create"),
+        Operation::Responses => Some("Responses_Create"),
+        _ => None,
+    }
+}
+
+fn merge(into: &mut CallMeta, from: &CallMeta) {
+    macro_rules! first {
+        ($($f:ident),*) => { $( if into.$f.is_none() { into.$f = from.$f.clone(); } )* };
+    }
+    first!(
+        request_id,
+        correlation_id,
+        request_time,
+        response_time,
+        duration_ms,
+        backend_time_ms,
+        model_time_ms,
+        caller_ip,
+        subscription_id,
+        subscription_name,
+        product_id,
+        user_id,
+        app_id,
+        subscription_key_hash,
+        service,
+        region,
+        api_id,
+        operation_id,
+        method,
+        url,
+        deployment,
+        api_version,
+        backend,
+        model,
+        status_code,
+        is_stream,
+        error
+    );
+    into.usage = merge_usage(into.usage, from.usage);
+    for h in &from.request_headers {
+        if !into.request_headers.contains(h) {
+            into.request_headers.push(h.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_key_is_up_to_second_dash() {
+        assert_eq!(model_key("gpt-4o-2024-08-06"), "gpt-4o");
+        assert_eq!(model_key("gpt-35-turbo"), "gpt-35");
+        assert_eq!(model_key("gpt-4o"), "");
+    }
+
+    #[test]
+    fn operation_from_id_path_or_object() {
+        assert_eq!(operation_of(Some("ChatCompletions_Create"), None, None), Operation::Chat);
+        assert_eq!(operation_of(Some("Completions_Create"), None, None), Operation::Completion);
+        assert_eq!(operation_of(Some("embeddings_create"), None, None), Operation::Embedding);
+        assert_eq!(
+            operation_of(None, Some("https://x/openai/deployments/d/chat/completions?api-version=1"), None),
+            Operation::Chat
+        );
+        assert_eq!(operation_of(None, None, Some("list")), Operation::Embedding);
+    }
+}

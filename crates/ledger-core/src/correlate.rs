@@ -1,1 +1,307 @@
-//! Joins fragments of one call.
+//! Joins the fragments of one call, in whatever order they arrive, and says
+//! when the call is whole.
+//!
+//! A call is keyed by `(dialect, key)`. It is complete when every part its
+//! dialect promises has arrived (both halves, every body chunk); otherwise it
+//! waits until [`Correlator::expire`] or [`Correlator::drain`] flushes it as
+//! partial. azure-monitor calls have no "last part" (the number of LLM log
+//! pieces is not announced), so they are always flushed by time; they count
+//! as complete when their GatewayLogs record is there.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::model::{BodyKind, BodyPart, Dialect, Fragment, Position, Role};
+
+/// A fragment and where its event was.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub position: Position,
+    pub fragment: Fragment,
+}
+
+/// The fragments gathered for one call.
+#[derive(Debug, Clone)]
+pub struct PendingCall {
+    pub dialect: Dialect,
+    pub key: String,
+    pub parts: Vec<Held>,
+    /// Stream time of the last fragment, for the timeout.
+    pub last_seen: DateTime<Utc>,
+}
+
+impl PendingCall {
+    /// Lowest sequence number this call still needs, per partition.
+    pub fn min_sequence(&self) -> BTreeMap<&str, i64> {
+        let mut m: BTreeMap<&str, i64> = BTreeMap::new();
+        for h in &self.parts {
+            let e = m.entry(h.position.partition.as_str()).or_insert(h.position.sequence);
+            *e = (*e).min(h.position.sequence);
+        }
+        m
+    }
+
+    fn has(&self, role: Role) -> bool {
+        self.parts.iter().any(|h| h.fragment.role == role)
+    }
+
+    /// True when every part the dialect promises is present.
+    pub fn is_complete(&self) -> bool {
+        match self.dialect {
+            Dialect::Chargeback | Dialect::AiGateway2024 => self.has(Role::Whole),
+            Dialect::AzureMonitor => false,
+            Dialect::LedgerV1 | Dialect::EnterpriseLogging | Dialect::EnterpriseLoggingTf => {
+                let request = self.has(Role::Request) && chunks_complete(self.bodies(Role::Request, true));
+                let error = self.has(Role::Error);
+                let response = self.has(Role::Response) && chunks_complete(self.bodies(Role::Response, false));
+                request && (response || error)
+            }
+        }
+    }
+
+    /// Whether a call flushed by time counts as complete anyway.
+    pub fn is_complete_when_flushed(&self) -> bool {
+        match self.dialect {
+            Dialect::AzureMonitor => self.has(Role::GatewayLog),
+            _ => self.is_complete(),
+        }
+    }
+
+    fn bodies(&self, role: Role, request: bool) -> impl Iterator<Item = &BodyPart> {
+        self.parts.iter().filter(move |h| h.fragment.role == role).filter_map(move |h| {
+            if request {
+                h.fragment.request_body.as_ref()
+            } else {
+                h.fragment.response_body.as_ref()
+            }
+        })
+    }
+}
+
+/// True when the parts with a known `count` cover indices `0..count`.
+fn chunks_complete<'a>(parts: impl Iterator<Item = &'a BodyPart>) -> bool {
+    let mut count: Option<u32> = None;
+    let mut seen: Vec<u32> = Vec::new();
+    for p in parts {
+        if p.kind != BodyKind::Http {
+            continue;
+        }
+        if let Some(c) = p.count {
+            count = Some(count.map_or(c, |x| x.max(c)));
+        }
+        seen.push(p.index);
+    }
+    match count {
+        None => true,
+        Some(c) => (0..c).all(|i| seen.contains(&i)),
+    }
+}
+
+/// A call the correlator lets go of.
+#[derive(Debug, Clone)]
+pub struct Released {
+    pub call: PendingCall,
+    pub complete: bool,
+}
+
+/// The join state. Memory is bounded by the calls pending within the
+/// timeout and the recently completed keys kept for duplicate detection.
+#[derive(Debug)]
+pub struct Correlator {
+    pending: HashMap<(Dialect, String), PendingCall>,
+    /// Keys completed recently: a later exact duplicate of one of their
+    /// events is dropped instead of starting a phantom partial call.
+    recent: HashMap<(Dialect, String), (DateTime<Utc>, Vec<Fragment>)>,
+    recent_order: VecDeque<((Dialect, String), DateTime<Utc>)>,
+    timeout: Duration,
+    duplicates: u64,
+}
+
+/// What happened to one fragment.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Held; the call is not yet whole.
+    Pending,
+    /// The call is whole.
+    Complete(Released),
+    /// An exact duplicate of a fragment already seen: ignored.
+    Duplicate,
+}
+
+impl Correlator {
+    pub fn new(timeout: Duration) -> Self {
+        Correlator {
+            pending: HashMap::new(),
+            recent: HashMap::new(),
+            recent_order: VecDeque::new(),
+            timeout,
+            duplicates: 0,
+        }
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &PendingCall> {
+        self.pending.values()
+    }
+
+    /// Adds a fragment seen at `now` (stream time).
+    pub fn add(&mut self, position: Position, fragment: Fragment, now: DateTime<Utc>) -> Outcome {
+        let id = (fragment.dialect, fragment.key.clone());
+        if let Some((_, seen)) = self.recent.get(&id)
+            && seen.contains(&fragment)
+        {
+            self.duplicates += 1;
+            return Outcome::Duplicate;
+        }
+        let call = self.pending.entry(id.clone()).or_insert_with(|| PendingCall {
+            dialect: fragment.dialect,
+            key: fragment.key.clone(),
+            parts: Vec::new(),
+            last_seen: now,
+        });
+        if call.parts.iter().any(|h| h.fragment == fragment) {
+            self.duplicates += 1;
+            return Outcome::Duplicate;
+        }
+        call.parts.push(Held { position, fragment });
+        call.last_seen = call.last_seen.max(now);
+        if !call.is_complete() {
+            return Outcome::Pending;
+        }
+        let Some(call) = self.pending.remove(&id) else {
+            return Outcome::Pending;
+        };
+        self.remember(id, &call, now);
+        Outcome::Complete(Released { call, complete: true })
+    }
+
+    fn remember(&mut self, id: (Dialect, String), call: &PendingCall, now: DateTime<Utc>) {
+        let frags = call.parts.iter().map(|h| h.fragment.clone()).collect();
+        self.recent.insert(id.clone(), (now, frags));
+        self.recent_order.push_back((id, now));
+        // Forget completed keys after twice the timeout: duplicates come close together.
+        let horizon = now - self.timeout * 2;
+        while let Some((k, t)) = self.recent_order.front() {
+            if *t >= horizon {
+                break;
+            }
+            if self.recent.get(k).is_some_and(|(seen, _)| seen == t) {
+                self.recent.remove(k);
+            }
+            self.recent_order.pop_front();
+        }
+    }
+
+    /// Releases calls not touched within the timeout before `now`.
+    pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<Released> {
+        let deadline = now - self.timeout;
+        let ids: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, c)| c.last_seen < deadline)
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.release(ids, now)
+    }
+
+    /// Releases every pending call (end of an ingest).
+    pub fn drain(&mut self, now: DateTime<Utc>) -> Vec<Released> {
+        let ids: Vec<_> = self.pending.keys().cloned().collect();
+        self.release(ids, now)
+    }
+
+    fn release(&mut self, mut ids: Vec<(Dialect, String)>, now: DateTime<Utc>) -> Vec<Released> {
+        // Deterministic order, so replays produce the same output.
+        ids.sort_by(|a, b| {
+            let fa = self.pending.get(a).map(first_sequence);
+            let fb = self.pending.get(b).map(first_sequence);
+            fa.cmp(&fb).then_with(|| a.1.cmp(&b.1))
+        });
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(call) = self.pending.remove(&id) {
+                let complete = call.is_complete_when_flushed();
+                self.remember(id, &call, now);
+                out.push(Released { call, complete });
+            }
+        }
+        out
+    }
+}
+
+fn first_sequence(c: &PendingCall) -> Option<(String, i64)> {
+    c.parts
+        .iter()
+        .map(|h| (h.position.partition.clone(), h.position.sequence))
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BodyPart, CallMeta};
+
+    fn frag(role: Role, key: &str, body: Option<BodyPart>) -> Fragment {
+        Fragment {
+            dialect: Dialect::LedgerV1,
+            key: key.into(),
+            role,
+            meta: CallMeta::default(),
+            request_body: if role == Role::Request { body.clone() } else { None },
+            response_body: if role == Role::Request { None } else { body },
+        }
+    }
+
+    fn chunk(i: u32, n: u32, t: &str) -> Option<BodyPart> {
+        Some(BodyPart {
+            count: Some(n),
+            index: i,
+            ..BodyPart::whole(t)
+        })
+    }
+
+    fn pos(s: i64) -> Position {
+        Position {
+            partition: "0".into(),
+            sequence: s,
+        }
+    }
+
+    #[test]
+    fn halves_in_any_order_and_all_chunks() {
+        let t = Utc::now();
+        let mut c = Correlator::new(Duration::seconds(60));
+        assert!(matches!(c.add(pos(1), frag(Role::Response, "a", chunk(1, 2, "b")), t), Outcome::Pending));
+        assert!(matches!(c.add(pos(2), frag(Role::Request, "a", chunk(0, 1, "q")), t), Outcome::Pending));
+        assert!(matches!(c.add(pos(3), frag(Role::Response, "a", chunk(1, 2, "b")), t), Outcome::Duplicate));
+        match c.add(pos(4), frag(Role::Response, "a", chunk(0, 2, "a")), t) {
+            Outcome::Complete(r) => {
+                assert!(r.complete);
+                assert_eq!(r.call.parts.len(), 3);
+            }
+            other => panic!("expected complete, got {other:?}"),
+        }
+        assert_eq!(c.pending_len(), 0);
+        // A redelivery after completion is recognised too.
+        assert!(matches!(c.add(pos(5), frag(Role::Request, "a", chunk(0, 1, "q")), t), Outcome::Duplicate));
+    }
+
+    #[test]
+    fn orphans_expire_as_partial() {
+        let t = Utc::now();
+        let mut c = Correlator::new(Duration::seconds(60));
+        c.add(pos(1), frag(Role::Request, "x", chunk(0, 1, "q")), t);
+        assert!(c.expire(t + Duration::seconds(30)).is_empty());
+        let out = c.expire(t + Duration::seconds(61));
+        assert_eq!(out.len(), 1);
+        assert!(!out[0].complete);
+    }
+}

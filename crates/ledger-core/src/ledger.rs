@@ -1,1 +1,267 @@
-//! Exactly-once bookkeeping.
+//! The exactly-once bookkeeping of `architecture.md`, as a pure state
+//! machine: events go in with their positions; commits come out, each
+//! covering a contiguous range `[first, last]` of one partition with the
+//! records *owned* by that range (a record is owned by the sequence number
+//! of the event that completed it) and the resume point (the lowest
+//! sequence still needed by a call pending at `last`).
+//!
+//! Timeouts are evaluated when an event arrives, and the flushed calls are
+//! owned by that event: so an owner is never a sequence number that was
+//! already committed, and a replay flushes them again under an owner the
+//! sinks have not seen. For the same reason a commit must be taken *before*
+//! an event is processed, never right after [`Ledger::drain`] has nothing to
+//! attach to (see [`Ledger::drain`]).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::assemble::{AssembleOptions, assemble};
+use crate::correlate::{Correlator, Outcome, Released};
+use crate::dialects;
+use crate::model::{CallRecord, DeadLetter, Position, RawEvent};
+use crate::redact;
+
+/// A record with the sequence number that owns it.
+#[derive(Debug, Clone)]
+pub struct Owned<T> {
+    pub owner: i64,
+    pub item: T,
+}
+
+/// What one commit must store, for one partition.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub partition: String,
+    pub first: i64,
+    pub last: i64,
+    /// Lowest sequence number a consumer must re-read from to rebuild the
+    /// calls pending at `last`.
+    pub resume: i64,
+    pub records: Vec<Owned<CallRecord>>,
+    pub dead_letters: Vec<Owned<DeadLetter>>,
+}
+
+impl Commit {
+    /// The part of this commit a sink whose progress is `done` still needs,
+    /// or None when it has all of it.
+    pub fn after(&self, done: Option<i64>) -> Option<Commit> {
+        let Some(done) = done else {
+            return Some(self.clone());
+        };
+        if self.last <= done {
+            return None;
+        }
+        Some(Commit {
+            partition: self.partition.clone(),
+            first: self.first.max(done + 1),
+            last: self.last,
+            resume: self.resume,
+            records: self.records.iter().filter(|r| r.owner > done).cloned().collect(),
+            dead_letters: self.dead_letters.iter().filter(|r| r.owner > done).cloned().collect(),
+        })
+    }
+}
+
+/// Counters for the ingest summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    pub calls: u64,
+    pub partial_calls: u64,
+    pub dead_letters: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Debug, Default)]
+struct OpenRange {
+    first: Option<i64>,
+    last: i64,
+    records: Vec<Owned<CallRecord>>,
+    dead_letters: Vec<Owned<DeadLetter>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// How long a call may wait for its missing parts (stream time).
+    pub timeout: Duration,
+    pub assemble: AssembleOptions,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            timeout: Duration::minutes(10),
+            assemble: AssembleOptions::default(),
+        }
+    }
+}
+
+pub struct Ledger {
+    correlator: Correlator,
+    opts: AssembleOptions,
+    open: BTreeMap<String, OpenRange>,
+    /// The latest event time seen: the clock for timeouts, so a replay
+    /// decides them as the first run did.
+    stream_time: Option<DateTime<Utc>>,
+    stats: Stats,
+}
+
+impl Ledger {
+    pub fn new(config: LedgerConfig) -> Self {
+        Ledger {
+            correlator: Correlator::new(config.timeout),
+            opts: config.assemble,
+            open: BTreeMap::new(),
+            stream_time: None,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            duplicates: self.correlator.duplicates(),
+            ..self.stats
+        }
+    }
+
+    pub fn pending_calls(&self) -> usize {
+        self.correlator.pending_len()
+    }
+
+    /// Feeds one event. `received` is the wall-clock time, kept on dead letters.
+    pub fn process(&mut self, event: RawEvent, received: DateTime<Utc>) {
+        self.stats.events += 1;
+        let seq = event.position.sequence;
+        let range = self.open.entry(event.position.partition.clone()).or_default();
+        range.first.get_or_insert(seq);
+        range.last = seq;
+
+        match dialects::decode(&event.body) {
+            Err(e) => {
+                self.stats.dead_letters += 1;
+                let dl = DeadLetter {
+                    eh_partition: event.position.partition.clone(),
+                    eh_sequence: seq,
+                    enqueued_time: event.enqueued_time,
+                    received_time: received,
+                    reason: redact::scrub_text(&e.to_string()),
+                    raw: redact::scrub_raw(&event.body),
+                };
+                self.push_dead(&event.position.partition, seq, dl);
+                self.advance_clock(event.enqueued_time, &event.position);
+            }
+            Ok(fragments) => {
+                let event_time = fragments
+                    .iter()
+                    .filter_map(|f| f.meta.response_time.or(f.meta.request_time))
+                    .max()
+                    .or(event.enqueued_time);
+                self.advance_clock(event_time, &event.position);
+                let now = self.stream_time.unwrap_or(received);
+                for f in fragments {
+                    if let Outcome::Complete(r) = self.correlator.add(event.position.clone(), f, now) {
+                        self.emit(&event.position, r);
+                    }
+                }
+            }
+        }
+    }
+
+    fn advance_clock(&mut self, t: Option<DateTime<Utc>>, owner: &Position) {
+        let Some(t) = t else { return };
+        if self.stream_time.is_some_and(|s| s >= t) {
+            return;
+        }
+        self.stream_time = Some(t);
+        for r in self.correlator.expire(t) {
+            self.emit(owner, r);
+        }
+    }
+
+    fn emit(&mut self, owner: &Position, released: Released) {
+        let record = assemble(&released, &self.opts);
+        self.stats.calls += 1;
+        if !record.complete {
+            self.stats.partial_calls += 1;
+        }
+        let range = self.open.entry(owner.partition.clone()).or_default();
+        range.first.get_or_insert(owner.sequence);
+        range.last = range.last.max(owner.sequence);
+        range.records.push(Owned {
+            owner: owner.sequence,
+            item: record,
+        });
+    }
+
+    fn push_dead(&mut self, partition: &str, seq: i64, dl: DeadLetter) {
+        if let Some(range) = self.open.get_mut(partition) {
+            range.dead_letters.push(Owned { owner: seq, item: dl });
+        }
+    }
+
+    /// Flushes every pending call as partial (end of a bounded input). Each
+    /// is owned by the last event processed on its partition, which must not
+    /// be committed yet: call this before the last [`Ledger::take_commit`].
+    pub fn drain(&mut self) {
+        let now = self.stream_time.unwrap_or_else(Utc::now);
+        for r in self.correlator.drain(now) {
+            let Some(partition) = r.call.parts.last().map(|h| h.position.partition.clone()) else {
+                continue;
+            };
+            let owner = self.open.get(&partition).map(|o| o.last);
+            if let Some(last) = owner {
+                let pos = Position {
+                    partition,
+                    sequence: last,
+                };
+                self.emit(&pos, r);
+            }
+        }
+    }
+
+    /// The lowest sequence a pending call still needs on `partition`.
+    fn resume_point(&self, partition: &str, last: i64) -> i64 {
+        self.correlator
+            .pending()
+            .filter_map(|c| c.min_sequence().get(partition).copied())
+            .min()
+            .unwrap_or(last + 1)
+            .min(last + 1)
+    }
+
+    /// Partitions with uncommitted work.
+    pub fn open_partitions(&self) -> Vec<String> {
+        self.open
+            .iter()
+            .filter(|(_, r)| r.first.is_some())
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// Records waiting in the open range of a partition.
+    pub fn open_records(&self, partition: &str) -> usize {
+        self.open
+            .get(partition)
+            .map_or(0, |r| r.records.len() + r.dead_letters.len())
+    }
+
+    /// Closes the open range of `partition` into a commit.
+    pub fn take_commit(&mut self, partition: &str) -> Option<Commit> {
+        let range = self.open.get_mut(partition)?;
+        let first = range.first?;
+        let last = range.last;
+        let records = std::mem::take(&mut range.records);
+        let dead_letters = std::mem::take(&mut range.dead_letters);
+        range.first = None;
+        let resume = self.resume_point(partition, last);
+        Some(Commit {
+            partition: partition.to_string(),
+            first,
+            last,
+            resume,
+            records,
+            dead_letters,
+        })
+    }
+}

@@ -1,30 +1,899 @@
 //! Secret removal and optional PII masking.
 //!
-//! OWNER: usage helper.
+//! Secrets are removed whatever a dialect promises (a policy that claims to
+//! strip them may not): header values, key-like JSON fields, URL query
+//! secrets, connection-string keys, bearer tokens and JWTs become `***`.
+//! Scrubbing errs on the side of removing too much: its output goes to dead
+//! letters, error columns and logs, never back to the service.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::{Captures, Regex};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// What every removed secret is replaced with.
+pub const MASK: &str = "***";
+
+/// Headers whose value is a credential.
+const SECRET_HEADERS: &[&str] = &[
+    "api-key",
+    "authorization",
+    "proxy-authorization",
+    "ocp-apim-subscription-key",
+    "x-functions-key",
+    "x-api-key",
+    "x-ms-authorization-auxiliary",
+    "cookie",
+    "set-cookie",
+];
+
+/// JSON field names are secret when, lower-cased and without `-`, `_`, `.`,
+/// they end with one of these (`appSubscriptionKey`, `ConnectionString`,
+/// `sharedAccessKey`, `x-api-key`...).
+const SECRET_FIELD_SUFFIXES: &[&str] = &[
+    "subscriptionkey",
+    "apikey",
+    "accesskey",
+    "accountkey",
+    "functionskey",
+    "connectionstring",
+    "sharedaccesssignature",
+    "clientsecret",
+    "password",
+    "accesstoken",
+    "refreshtoken",
+    "authorization",
+    "cookie",
+];
+
+/// The same names as regex fragments, separators optional, for text that is
+/// not (or no longer) valid JSON.
+const SECRET_FIELD_PATTERNS: &[&str] = &[
+    r"subscription[-_.]?key",
+    r"api[-_.]?key",
+    r"access[-_.]?key",
+    r"account[-_.]?key",
+    r"functions[-_.]?key",
+    r"connection[-_.]?string",
+    r"shared[-_.]?access[-_.]?signature",
+    r"client[-_.]?secret",
+    r"password",
+    r"access[-_.]?token",
+    r"refresh[-_.]?token",
+    r"authorization",
+    r"cookie",
+];
+
+/// Query parameters whose value is a credential (`sig` of SAS URLs, `code` of
+/// Azure Functions keys, ...).
+const SECRET_QUERY_PARAMS: &[&str] = &[
+    "subscription-key",
+    "api-key",
+    "api_key",
+    "apikey",
+    "sig",
+    "code",
+    "key",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "password",
+];
 
 /// True for a header whose value must never be stored.
 pub fn is_secret_header(name: &str) -> bool {
     let n = name.trim().to_ascii_lowercase();
-    matches!(n.as_str(), "api-key" | "authorization" | "ocp-apim-subscription-key")
+    SECRET_HEADERS.contains(&n.as_str())
+}
+
+/// True for a JSON field (or header) name whose value must never be stored.
+pub fn is_secret_field(name: &str) -> bool {
+    if is_secret_header(name) {
+        return true;
+    }
+    let n: String = name
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SECRET_FIELD_SUFFIXES.iter().any(|s| n.ends_with(s))
+}
+
+fn alternation(items: &[&str], escape: bool) -> String {
+    items
+        .iter()
+        .map(|s| {
+            if escape {
+                regex::escape(s)
+            } else {
+                (*s).to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+// The patterns are constants: a failure to compile is a programming error
+// caught by every test, so `expect` cannot fire on input.
+
+/// `"api-key": "v"`, `\"ApiKey\":\"v\"` (JSON inside a JSON string),
+/// `'password': 'v'`, with a string, array or bare value.
+static JSON_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    let names = format!(
+        "{}|{}",
+        alternation(SECRET_HEADERS, true),
+        alternation(SECRET_FIELD_PATTERNS, false)
+    );
+    Regex::new(&format!(
+        r#"(?i)(\\*["'])([A-Za-z0-9_.\-]*?(?:{names}))(\\*["'][ \t]*:[ \t]*)(?:(\\*["'])(.*?)(\\*["'])|(\[[^\]]*\])|([^\s,}}\]\\]+))"#
+    ))
+    .expect("JSON key pattern")
+});
+
+/// `Api-Key: v` header lines (also `"Name: v1, v2"` strings of header arrays).
+static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r#"(?i)\b({})([ \t]*:[ \t]*)([^\r\n"\\]+)"#,
+        alternation(SECRET_HEADERS, true)
+    ))
+    .expect("header pattern")
+});
+
+/// Unambiguous `name=value` secrets, anywhere.
+static STRONG_PARAM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)\b(subscription-key|api-key|api_key|apikey|access_token|refresh_token|id_token|client_secret|password)=([^&#\s"'\\<>;]+)"#,
+    )
+    .expect("param pattern")
+});
+
+/// Short names (`sig`, `code`, `key`) only as query parameters, so prose
+/// such as `status code=200` survives.
+static WEAK_PARAM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?im)(^|[?&#]|\\u0026|&amp;)(sig|code|key)=([^&#\s"'\\<>]+)"#)
+        .expect("weak param pattern")
+});
+
+/// Connection-string segments: `AccountKey=...;`, `SharedAccessKey=...;`,
+/// `SharedAccessSignature=SharedAccessSignature sr=...&sig=...;`, `Pwd=`.
+static CONN_STRING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|Pwd|ClientSecret)[ \t]*=[ \t]*([^;"'\r\n\\]+)"#)
+        .expect("connection string pattern")
+});
+
+/// `scheme://user:password@host`.
+static USERINFO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@"'\\]+):([^@\s/"'\\]+)@"#)
+        .expect("userinfo pattern")
+});
+
+/// Bearer tokens outside a header line; 16+ characters so prose survives.
+static BEARER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(Bearer)\s+[A-Za-z0-9\-._~+/]{16,}=*").expect("bearer pattern")
+});
+
+/// JSON Web Tokens (`eyJ...`.`eyJ...`.sig).
+static JWT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")
+        .expect("jwt pattern")
+});
+
+/// Runs `re` over `text`, keeping the borrowed text when nothing matched.
+fn apply<'a>(text: Cow<'a, str>, re: &Regex, rep: impl Fn(&Captures) -> String) -> Cow<'a, str> {
+    if !re.is_match(&text) {
+        return text;
+    }
+    Cow::Owned(re.replace_all(&text, |c: &Captures| rep(c)).into_owned())
+}
+
+fn group<'a>(c: &'a Captures, i: usize) -> &'a str {
+    c.get(i).map_or("", |m| m.as_str())
+}
+
+fn scrub_text_cow(text: &str) -> Cow<'_, str> {
+    let t = Cow::Borrowed(text);
+    let t = apply(t, &JSON_KEY, |c| {
+        // Keep the value's own quotes, or the key's when it had none.
+        let (open, close) = if c.get(4).is_some() {
+            (group(c, 4), group(c, 6))
+        } else {
+            (group(c, 1), group(c, 1))
+        };
+        format!(
+            "{}{}{}{open}{MASK}{close}",
+            group(c, 1),
+            group(c, 2),
+            group(c, 3)
+        )
+    });
+    let t = apply(t, &HEADER_LINE, |c| {
+        format!("{}{}{MASK}", group(c, 1), group(c, 2))
+    });
+    let t = apply(t, &CONN_STRING, |c| format!("{}={MASK}", group(c, 1)));
+    let t = apply(t, &STRONG_PARAM, |c| format!("{}={MASK}", group(c, 1)));
+    let t = apply(t, &WEAK_PARAM, |c| {
+        format!("{}{}={MASK}", group(c, 1), group(c, 2))
+    });
+    let t = apply(t, &USERINFO, |c| format!("{}:{MASK}@", group(c, 1)));
+    let t = apply(t, &BEARER, |c| format!("{} {MASK}", group(c, 1)));
+    apply(t, &JWT, |_| MASK.to_string())
+}
+
+/// Removes secrets from free text: header lines, `"api-key":"..."` pairs,
+/// URL query secrets, connection-string keys, bearer tokens, JWTs. For error
+/// messages, log lines and unparseable dead letters.
+pub fn scrub_text(text: &str) -> String {
+    scrub_text_cow(text).into_owned()
+}
+
+/// Removes secrets from a JSON document in place: values of secret fields
+/// (and of `{"name": "Api-Key", "value": ...}` pairs) become `***`, every
+/// string is scrubbed as text.
+pub fn scrub_json(value: &mut Value) {
+    scrub_json_changed(value);
+}
+
+/// As [`scrub_json`]; true when anything was replaced.
+fn scrub_json_changed(value: &mut Value) -> bool {
+    match value {
+        Value::String(s) => match scrub_text_cow(s) {
+            Cow::Owned(t) if t != *s => {
+                *s = t;
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |acc, v| scrub_json_changed(v) | acc),
+        Value::Object(map) => {
+            let named_secret = ["name", "key", "header"].iter().any(|k| {
+                map.get(*k)
+                    .and_then(Value::as_str)
+                    .is_some_and(is_secret_field)
+            });
+            let mut changed = false;
+            for (k, v) in map.iter_mut() {
+                let secret = is_secret_field(k)
+                    || (named_secret
+                        && matches!(k.to_ascii_lowercase().as_str(), "value" | "values"));
+                if secret {
+                    let empty = match v {
+                        Value::Null => true,
+                        Value::String(s) => s.is_empty() || s == MASK,
+                        _ => false,
+                    };
+                    if !empty {
+                        *v = Value::String(MASK.to_string());
+                        changed = true;
+                    }
+                } else {
+                    changed |= scrub_json_changed(v);
+                }
+            }
+            changed
+        }
+        _ => false,
+    }
 }
 
 /// Scrubs raw event bytes for a dead letter: known secret fields and header
 /// values are replaced by `***`.
+///
+/// JSON is walked ([`scrub_json`]) and re-serialised only when something was
+/// removed, so clean payloads keep their exact bytes. Anything else is
+/// scrubbed as text, valid UTF-8 run by run, so stray non-UTF-8 bytes are
+/// kept as they were.
 pub fn scrub_raw(raw: &[u8]) -> Vec<u8> {
-    raw.to_vec()
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let (bom, body) = match raw.strip_prefix(BOM) {
+        Some(rest) => (BOM, rest),
+        None => (&[][..], raw),
+    };
+    if let Ok(mut v) = serde_json::from_slice::<Value>(body) {
+        if !scrub_json_changed(&mut v) {
+            return raw.to_vec();
+        }
+        if let Ok(json) = serde_json::to_vec(&v) {
+            let mut out = bom.to_vec();
+            out.extend_from_slice(&json);
+            return out;
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for chunk in raw.utf8_chunks() {
+        out.extend_from_slice(scrub_text_cow(chunk.valid()).as_bytes());
+        out.extend_from_slice(chunk.invalid());
+    }
+    out
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    // `&amp;` of XML-escaped URLs splits as `amp;name`.
+    let n = n.strip_prefix("amp;").unwrap_or(&n);
+    let n = n.replace("%2d", "-").replace("%5f", "_");
+    SECRET_QUERY_PARAMS.contains(&n.as_str())
+}
+
+fn scrub_params(query: &str) -> String {
+    query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((name, value)) if !value.is_empty() && is_secret_param(name) => {
+                format!("{name}={MASK}")
+            }
+            _ => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Scrubs secrets from a URL's query string (`subscription-key`, `api-key`, `sig`...).
+///
+/// Works on any string (no URL parsing, no panics): the part after `?` and
+/// after `#` is split on `&`; a string with neither `?` nor `/` but with `=`
+/// is taken as a bare query string (some dialects log `RequestQuery` alone).
+/// A password in `user:password@host` is masked too.
 pub fn scrub_url(url: &str) -> String {
-    url.to_string()
+    let (main, fragment) = match url.split_once('#') {
+        Some((m, f)) => (m, Some(f)),
+        None => (url, None),
+    };
+    let mut out = match main.split_once('?') {
+        Some((base, query)) => format!("{base}?{}", scrub_params(query)),
+        None if !main.contains('/') && main.contains('=') => scrub_params(main),
+        None => main.to_string(),
+    };
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(&scrub_params(f));
+    }
+    apply(Cow::Owned(out), &USERINFO, |c| {
+        format!("{}:{MASK}@", group(c, 1))
+    })
+    .into_owned()
 }
 
 /// Salted SHA-256 of a key, hex, for attribution without storing the key.
-pub fn hash_key(_salt: &str, _key: &str) -> String {
-    String::new()
+pub fn hash_key(salt: &str, key: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(b":");
+    h.update(key.as_bytes());
+    hex::encode(h.finalize())
+}
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,}\b")
+        .expect("email pattern")
+});
+
+/// Digit runs with single space/dash separators: card candidates.
+static DIGIT_RUN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[0-9](?:[ \-]?[0-9])*").expect("digit run pattern"));
+
+/// Phone candidates: optional `+`, groups of digits (or `(area)`) joined by
+/// single separators. Validated afterwards (digit count, separators, context).
+static PHONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?:\+[ ]?)?(?:\([0-9]{1,5}\)|[0-9]{1,5})(?:[ .\-]?(?:\([0-9]{1,5}\)|[0-9]{1,5})){1,8}",
+    )
+    .expect("phone pattern")
+});
+
+fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// A character that glues a number to a word, path, id or version.
+fn glued(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '/' | '-' | '@' | ':' | '.' | '+'))
+}
+
+fn mask_cards(text: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut last = 0;
+    for m in DIGIT_RUN.find_iter(text) {
+        if glued(text[..m.start()].chars().next_back()) {
+            continue;
+        }
+        let run = m.as_str();
+        // Byte offset just past each digit, and the digit.
+        let digits: Vec<(usize, u32)> = run
+            .char_indices()
+            .filter_map(|(i, c)| c.to_digit(10).map(|d| (i + 1, d)))
+            .collect();
+        // Longest prefix of 13..=19 digits that ends at a group boundary and
+        // passes the Luhn check, with a card-network first digit (2-6) so
+        // epoch-millisecond timestamps are not taken for cards.
+        let max = digits.len().min(19);
+        let found = (13..=max).rev().find(|&n| {
+            let end = digits[n - 1].0;
+            let at_boundary =
+                n == digits.len() || !run[end..].starts_with(|c: char| c.is_ascii_digit());
+            let ds: Vec<u32> = digits[..n].iter().map(|d| d.1).collect();
+            at_boundary && (2..=6).contains(&ds[0]) && luhn(&ds)
+        });
+        let Some(n) = found else { continue };
+        let end = m.start() + digits[n - 1].0;
+        if n == digits.len()
+            && glued(text[end..].chars().next())
+            && !text[end..].starts_with(['.', '-'])
+        {
+            continue;
+        }
+        out.push_str(&text[last..m.start()]);
+        out.push_str("[card]");
+        last = end;
+    }
+    if last == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
+}
+
+fn is_phone(candidate: &str, before: Option<char>, after: Option<char>, rest: &str) -> bool {
+    let digits = candidate.chars().filter(char::is_ascii_digit).count();
+    if !(9..=15).contains(&digits) {
+        return false;
+    }
+    let plus = candidate.starts_with('+');
+    let seps: Vec<char> = candidate
+        .chars()
+        .filter(|c| matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    if !plus && seps.is_empty() {
+        return false; // a bare number is more likely an id than a phone
+    }
+    // Dotted quads are IP addresses.
+    if !plus && seps.iter().all(|&c| c == '.') && seps.len() == 3 {
+        return false;
+    }
+    if glued(before) && !(before == Some('(') || before == Some('+')) {
+        return false;
+    }
+    // `2024-05-13 10:00` ends in `:`; `1.2.3` versions continue with a digit.
+    match after {
+        Some('.') => !rest[1..].starts_with(|c: char| c.is_ascii_digit()),
+        other => !glued(other),
+    }
+}
+
+fn mask_phones(text: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut last = 0;
+    for m in PHONE.find_iter(text) {
+        let before = text[..m.start()].chars().next_back();
+        let rest = &text[m.end()..];
+        if !is_phone(m.as_str(), before, rest.chars().next(), rest) {
+            continue;
+        }
+        out.push_str(&text[last..m.start()]);
+        out.push_str("[phone]");
+        last = m.end();
+    }
+    if last == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
 }
 
 /// Masks e-mail addresses, phone numbers and card numbers.
+///
+/// E-mails become `[email]`; 13–19 digit numbers (spaces or dashes allowed)
+/// that pass the Luhn check `[card]`; numbers of 9–15 digits written with
+/// separators or a leading `+` `[phone]`. Heuristic by nature: bare digit
+/// strings, dates, times, IP addresses and versions are left alone.
 pub fn mask_pii(text: &str) -> String {
-    text.to_string()
+    let t = EMAIL.replace_all(text, "[email]");
+    let t = mask_cards(&t).into_owned();
+    mask_phones(&t).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRETS: &[&str] = &[
+        "abc123secret",
+        "sub-key-0001",
+        "Bearer-token-xyz",
+        "sigvalue%2Bxyz",
+        "acctkey==",
+        "sakey0123=",
+        "funckey42",
+        "chargebackkey",
+        "cookieval",
+        "pa55word",
+    ];
+
+    fn assert_clean(bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        for s in SECRETS {
+            assert!(!text.contains(s), "secret {s} left in {text}");
+        }
+    }
+
+    #[test]
+    fn secret_headers() {
+        for h in [
+            "api-key",
+            "Api-Key",
+            " AUTHORIZATION ",
+            "Proxy-Authorization",
+            "Ocp-Apim-Subscription-Key",
+            "x-functions-key",
+            "X-Api-Key",
+            "Cookie",
+            "Set-Cookie",
+        ] {
+            assert!(is_secret_header(h), "{h}");
+        }
+        for h in [
+            "content-type",
+            "x-request-id",
+            "api-version",
+            "x-ms-region",
+            "keyword",
+        ] {
+            assert!(!is_secret_header(h), "{h}");
+        }
+        for f in [
+            "appSubscriptionKey",
+            "subscriptionKey",
+            "ConnectionString",
+            "SharedAccessKey",
+            "storage_account_key",
+        ] {
+            assert!(is_secret_field(f), "{f}");
+        }
+        for f in [
+            "subscription_key_hash",
+            "apimSubscriptionId",
+            "partitionKey",
+            "prompt_tokens",
+            "SharedAccessKeyName",
+        ] {
+            assert!(!is_secret_field(f), "{f}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            scrub_url(
+                "https://x.azure-api.net/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21&subscription-key=abc123secret"
+            ),
+            "https://x.azure-api.net/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21&subscription-key=***"
+        );
+        assert_eq!(
+            scrub_url(
+                "https://a.blob.core.windows.net/c/b?sv=2022-11-02&se=2026&sig=sigvalue%2Bxyz#frag"
+            ),
+            "https://a.blob.core.windows.net/c/b?sv=2022-11-02&se=2026&sig=***#frag"
+        );
+        assert_eq!(
+            scrub_url(
+                "https://f.azurewebsites.net/api/x?code=funckey42&API-KEY=k&key=v&access_token=t&name=n"
+            ),
+            "https://f.azurewebsites.net/api/x?code=***&API-KEY=***&key=***&access_token=***&name=n"
+        );
+        assert_eq!(
+            scrub_url("https://h/p?a=1&amp;api-key=abc"),
+            "https://h/p?a=1&amp;api-key=***"
+        );
+        assert_eq!(
+            scrub_url("https://h/cb#access_token=abc&state=1"),
+            "https://h/cb#access_token=***&state=1"
+        );
+        assert_eq!(
+            scrub_url("https://user:pa55word@h/p"),
+            "https://user:***@h/p"
+        );
+        // Bare query strings, as some dialects log them.
+        assert_eq!(
+            scrub_url("api-version=1&subscription-key=abc"),
+            "api-version=1&subscription-key=***"
+        );
+        // Tolerant: nothing to do, odd shapes, no panic.
+        for s in [
+            "",
+            "?",
+            "&&",
+            "?=",
+            "?key",
+            "?key=",
+            "#",
+            "/openai/x",
+            "not a url",
+            "%%%?api-key=é",
+        ] {
+            let _ = scrub_url(s);
+        }
+        assert_eq!(scrub_url("?key="), "?key=");
+        assert_eq!(
+            scrub_url("/openai/x?api-version=1"),
+            "/openai/x?api-version=1"
+        );
+        assert_eq!(scrub_url("%%%?api-key=é"), "%%%?api-key=***");
+    }
+
+    #[test]
+    fn hashes() {
+        let h = hash_key("salt", "key");
+        assert_eq!(h.len(), 64);
+        assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(h, hash_key("salt", "key"));
+        assert_ne!(h, hash_key("other", "key"));
+        assert_ne!(h, hash_key("salt", "key2"));
+        assert_eq!(hash_key("", ""), hex::encode(Sha256::digest(b":")));
+        assert_eq!(
+            hash_key("salt", "key"),
+            hex::encode(Sha256::digest(b"salt:key"))
+        );
+    }
+
+    #[test]
+    fn text_scrubbing() {
+        let cases = [
+            ("Api-Key: abc123secret", "Api-Key: ***"),
+            ("Authorization: Bearer abc123secret", "Authorization: ***"),
+            (
+                "Ocp-Apim-Subscription-Key: sub-key-0001, sub-key-0002",
+                "Ocp-Apim-Subscription-Key: ***",
+            ),
+            (
+                r#"{"api-key":"abc123secret","x":1}"#,
+                r#"{"api-key":"***","x":1}"#,
+            ),
+            (
+                r#"{\"api-key\":\"abc123secret\"}"#,
+                r#"{\"api-key\":\"***\"}"#,
+            ),
+            (r#"{'password': 'pa55word'}"#, r#"{'password': '***'}"#),
+            (r#""Api-Key":["abc123secret"]"#, r#""Api-Key":"***""#),
+            (r#""apiKey": 12345,"#, r#""apiKey": "***","#),
+            (
+                "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=sakey0123=;EntityPath=hub",
+                "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=***;EntityPath=hub",
+            ),
+            (
+                "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=acctkey==;EndpointSuffix=core.windows.net",
+                "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=***;EndpointSuffix=core.windows.net",
+            ),
+            (
+                "Server=s;User Id=u;Password=pa55word;",
+                "Server=s;User Id=u;Password=***;",
+            ),
+            (
+                "GET /x?api-version=1&subscription-key=abc123secret HTTP/1.1",
+                "GET /x?api-version=1&subscription-key=*** HTTP/1.1",
+            ),
+            (
+                "token Bearer abcdefghijklmnopqrstuvwxyz0123 end",
+                "token Bearer *** end",
+            ),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl ok",
+                "jwt *** ok",
+            ),
+            (
+                "status code=200, no key here",
+                "status code=200, no key here",
+            ),
+            (
+                "plain prose about the api key and authorization",
+                "plain prose about the api key and authorization",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(scrub_text(input), expected, "{input}");
+        }
+        // Connection string with a SAS.
+        let sas = "Endpoint=sb://n/;SharedAccessSignature=SharedAccessSignature sr=x&sig=sigvalue%2Bxyz&se=1;EntityPath=h";
+        assert!(!scrub_text(sas).contains("sigvalue"));
+    }
+
+    #[test]
+    fn json_scrubbing_nested() {
+        let mut v = json!({
+            "Type": "request",
+            "Headers": ["Content-Type: application/json", "Api-Key: abc123secret", "Ocp-Apim-Subscription-Key: sub-key-0001"],
+            "headers": {"content-type": "application/json", "Authorization": "Bearer-token-xyz", "Cookie": ["cookieval"]},
+            "requestHeaders": [{"name": "x-functions-key", "value": "funckey42"}, {"name": "accept", "value": "*/*"}],
+            "appSubscriptionKey": "chargebackkey",
+            "RequestQuery": "api-version=2024-02-01&subscription-key=sub-key-0001",
+            "OperationUrl": "https://x/y?sig=sigvalue%2Bxyz",
+            "nested": {"deeper": [{"connectionString": "AccountKey=acctkey==;"}, "SharedAccessKey=sakey0123=;x"]},
+            "body": "{\"messages\":[],\"api-key\":\"abc123secret\"}",
+            "n": 3,
+            "empty": null
+        });
+        scrub_json(&mut v);
+        assert_clean(v.to_string().as_bytes());
+        assert_eq!(v["Headers"][0], "Content-Type: application/json");
+        assert_eq!(v["Headers"][1], "Api-Key: ***");
+        assert_eq!(v["headers"]["content-type"], "application/json");
+        assert_eq!(v["headers"]["Authorization"], "***");
+        assert_eq!(v["requestHeaders"][1]["value"], "*/*");
+        assert_eq!(v["appSubscriptionKey"], "***");
+        assert_eq!(v["n"], 3);
+        assert_eq!(
+            v["RequestQuery"],
+            "api-version=2024-02-01&subscription-key=***"
+        );
+    }
+
+    #[test]
+    fn raw_scrubbing() {
+        // JSON: secrets removed, still JSON.
+        let raw = br#"{"eventTime":"2024-05-24T14:45:56Z","appSubscriptionKey":"chargebackkey","request":"{\"api-key\":\"abc123secret\"}"}"#;
+        let out = scrub_raw(raw);
+        assert_clean(&out);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["appSubscriptionKey"], "***");
+        assert_eq!(v["eventTime"], "2024-05-24T14:45:56Z");
+
+        // Clean JSON keeps its exact bytes (spacing, number text).
+        let clean = b"{ \"a\" : 1.50e0, \"b\": [1,2] }";
+        assert_eq!(scrub_raw(clean), clean.to_vec());
+        // Already scrubbed: unchanged bytes too.
+        let done = b"{ \"Headers\": [\"Api-Key: ***\"], \"api-key\" : \"***\" }";
+        assert_eq!(scrub_raw(done), done.to_vec());
+
+        // Truncated JSON (APIM's 200 KB cut) is scrubbed as text.
+        let cut = br#"{"Headers":["Api-Key: abc123secret"],"appSubscriptionKey":"chargebackkey","RequestBody":"{\"mess"#;
+        let out = scrub_raw(cut);
+        assert_clean(&out);
+        assert!(
+            String::from_utf8_lossy(&out)
+                .starts_with(r#"{"Headers":["Api-Key: ***"],"appSubscriptionKey":"***""#)
+        );
+
+        // A secret cut mid-value.
+        assert_clean(&scrub_raw(br#"{"x":1,"api-key":"abc123secr"#));
+        assert_clean(&scrub_raw(br#"{"x":1,"api-key":"abc123secret"#));
+
+        // Non-UTF-8 bytes are kept; secrets around them are removed.
+        let mut bin = b"\xff\xfe header Api-Key: abc123secret\n\x80 rest".to_vec();
+        let out = scrub_raw(&bin);
+        assert_clean(&out);
+        assert_eq!(&out[..2], b"\xff\xfe");
+        assert!(out.contains(&0x80));
+        bin = b"\x00\x01\xff nothing here".to_vec();
+        assert_eq!(scrub_raw(&bin), bin);
+
+        // A BOM before JSON.
+        let out = scrub_raw(b"\xEF\xBB\xBF{\"api-key\":\"abc123secret\"}");
+        assert!(out.starts_with(b"\xEF\xBB\xBF{"));
+        assert_clean(&out);
+        assert!(scrub_raw(b"").is_empty());
+    }
+
+    #[test]
+    fn pii_emails() {
+        assert_eq!(
+            mask_pii("write to jane.doe+x@contoso.co.uk today"),
+            "write to [email] today"
+        );
+        assert_eq!(mask_pii("a@b.c is not one"), "a@b.c is not one");
+        assert_eq!(mask_pii("@handle and x@y"), "@handle and x@y");
+    }
+
+    #[test]
+    fn pii_cards() {
+        for (input, expected) in [
+            ("card 4111 1111 1111 1111 exp", "card [card] exp"),
+            ("card 4111-1111-1111-1111.", "card [card]."),
+            ("4111111111111111", "[card]"),
+            ("amex 3782 822463 10005", "amex [card]"),
+            ("card 4111 1111 1111 1111 12 25", "card [card] 12 25"),
+            // Luhn fails.
+            ("4111 1111 1111 1112", "4111 1111 1111 1112"),
+            // Epoch milliseconds: first digit 1.
+            ("ts 1716560756000", "ts 1716560756000"),
+            // Part of an id.
+            ("order-4111111111111111", "order-4111111111111111"),
+        ] {
+            assert_eq!(mask_pii(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn pii_phones() {
+        for (input, expected) in [
+            ("call +1 (415) 555-2671 now", "call [phone] now"),
+            ("call +44 20 7946 0958.", "call [phone]."),
+            ("+33 6 12 34 56 78", "[phone]"),
+            ("+4915112345678", "[phone]"),
+            ("(555) 123-4567", "[phone]"),
+            ("555-123-4567", "[phone]"),
+            ("555.123.4567", "[phone]"),
+            ("Tel. 030 1234567", "Tel. [phone]"),
+            ("06 12 34 56 78", "[phone]"),
+        ] {
+            assert_eq!(mask_pii(input), expected, "{input}");
+        }
+        for keep in [
+            "5551234567",
+            "2024-05-13 10:00:00",
+            "2024-05-13",
+            "ip 192.168.100.200 ok",
+            "version 1.2.3",
+            "id 5d0c1234-5678-9012-3456-789012345678",
+            "total_tokens 1500, prompt 1000",
+            "12 apples",
+            "/api/v1/12345-678-901",
+        ] {
+            assert_eq!(mask_pii(keep), keep, "{keep}");
+        }
+    }
+
+    #[test]
+    fn pii_json_stays_json() {
+        let v = json!({"content": "mail bob@example.com or call +1 415 555 2671, card 4111 1111 1111 1111", "created": 1716560756});
+        let masked = mask_pii(&v.to_string());
+        let back: Value = serde_json::from_str(&masked).unwrap();
+        assert_eq!(back["content"], "mail [email] or call [phone], card [card]");
+        assert_eq!(back["created"], 1716560756);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics(s in ".{0,200}", b in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = scrub_url(&s);
+            let _ = scrub_text(&s);
+            let _ = mask_pii(&s);
+            let _ = scrub_raw(s.as_bytes());
+            let _ = scrub_raw(&b);
+        }
+
+        #[test]
+        fn header_values_never_survive(
+            name in proptest::sample::select(SECRET_HEADERS.to_vec()),
+            value in "[A-Za-z0-9+/=_-]{12,40}",
+            prefix in "[a-z ]{0,10}",
+        ) {
+            let v = serde_json::json!({"Headers": [format!("{name}: {value}")], "url": format!("https://h/p?{prefix}x=1&subscription-key={value}")});
+            let raw = serde_json::to_vec(&v).unwrap();
+            let out = String::from_utf8(scrub_raw(&raw)).unwrap();
+            prop_assert!(!out.contains(&value), "{}", out);
+            // The same text cut short (not JSON any more).
+            let cut = &raw[..raw.len() - 2];
+            let out = String::from_utf8_lossy(&scrub_raw(cut)).into_owned();
+            prop_assert!(!out.contains(&value), "{}", out);
+        }
+
+        #[test]
+        fn scrubbing_is_idempotent(s in "[ -~]{0,120}") {
+            let once = scrub_text(&s);
+            prop_assert_eq!(scrub_text(&once), once.clone());
+        }
+    }
 }

@@ -1,1 +1,352 @@
+//! The Parquet lake: canonical call records and dead letters as
+//! Hive-partitioned (`date=YYYY-MM-DD/`), zstd-compressed Parquet, on a
+//! local directory or Blob Storage, committed exactly once.
+//!
+//! A commit covers a range `[first, last]` of one source partition. Its data
+//! files are named from `(partition, first, last)` and written first; the
+//! commit point is the manifest `_ledger/commits/<partition>/<last>.json`,
+//! written last, which lists the files and holds the resume point. A crash
+//! before the manifest leaves orphan files that the next writer deletes and
+//! the query layer never reads (it reads only files a manifest lists).
 
+mod location;
+pub mod schema;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::TryStreamExt;
+use ledger_core::ledger::Commit;
+use ledger_core::{CallRecord, DeadLetter};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+pub use location::Location;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("lake {lake} is not writable: {reason}")]
+    Unwritable { lake: String, reason: String },
+    #[error("lake configuration: {0}")]
+    Config(String),
+    #[error("lake storage: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("encoding Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("building Arrow batch: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("commit manifest {path} is unreadable: {reason}")]
+    Manifest { path: String, reason: String },
+}
+
+/// The two tables of the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Calls,
+    DeadLetters,
+}
+
+impl Table {
+    pub fn dir(self) -> &'static str {
+        match self {
+            Table::Calls => "calls",
+            Table::DeadLetters => "dead_letters",
+        }
+    }
+}
+
+/// What a sink has durably stored for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Highest sequence number committed: records owned at or below it are
+    /// already stored.
+    pub last: i64,
+    /// Where a consumer must resume reading to rebuild pending calls.
+    pub resume: i64,
+}
+
+/// The commit point: one per committed range.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub partition: String,
+    pub first: i64,
+    pub last: i64,
+    pub resume: i64,
+    pub calls: u64,
+    pub dead_letters: u64,
+    /// Data files, relative to the lake root.
+    pub files: Vec<String>,
+    pub written_at: DateTime<Utc>,
+}
+
+/// What one write stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    pub calls: u64,
+    /// Of `calls`, those flushed incomplete.
+    pub partial_calls: u64,
+    pub dead_letters: u64,
+    pub files: u64,
+}
+
+pub struct Lake {
+    location: Location,
+    progress: HashMap<String, Option<Progress>>,
+    zstd_level: i32,
+}
+
+impl Lake {
+    pub fn open(lake: &str) -> Result<Lake, LakeError> {
+        Ok(Lake {
+            location: Location::parse(lake)?,
+            progress: HashMap::new(),
+            zstd_level: 3,
+        })
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.location.store
+    }
+
+    fn path(&self, rel: &str) -> Path {
+        let root = self.location.root.as_ref();
+        if root.is_empty() {
+            Path::from(rel)
+        } else {
+            Path::from(format!("{root}/{rel}"))
+        }
+    }
+
+    fn rel<'a>(&self, p: &'a Path) -> &'a str {
+        let root = self.location.root.as_ref();
+        let s = p.as_ref();
+        if root.is_empty() {
+            s
+        } else {
+            s.strip_prefix(root).map(|s| s.trim_start_matches('/')).unwrap_or(s)
+        }
+    }
+
+    /// The committed progress of a partition, after deleting the orphans a
+    /// crashed writer left. Cached: this writer is the partition's only one.
+    pub async fn progress(&mut self, partition: &str) -> Result<Option<Progress>, LakeError> {
+        if let Some(p) = self.progress.get(partition) {
+            return Ok(*p);
+        }
+        let pid = partition_dir(partition);
+        let prefix = self.path(&format!("_ledger/commits/{pid}"));
+        let metas: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
+        let newest = metas
+            .iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?;
+                name.strip_suffix(".json")?.parse::<i64>().ok().map(|n| (n, m.location.clone()))
+            })
+            .max_by_key(|(n, _)| *n);
+        let progress = match newest {
+            None => None,
+            Some((_, path)) => {
+                let m = self.read_manifest(&path).await?;
+                Some(Progress {
+                    last: m.last,
+                    resume: m.resume,
+                })
+            }
+        };
+        self.delete_orphans(&pid, progress.map(|p| p.last)).await?;
+        self.progress.insert(partition.to_string(), progress);
+        Ok(progress)
+    }
+
+    async fn read_manifest(&self, path: &Path) -> Result<Manifest, LakeError> {
+        let bytes = self.store().get(path).await?.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| LakeError::Manifest {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    async fn delete_orphans(&self, pid: &str, done: Option<i64>) -> Result<(), LakeError> {
+        for table in [Table::Calls, Table::DeadLetters] {
+            let prefix = self.path(table.dir());
+            let files: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
+            for f in files {
+                let Some((p, _, last)) = f.location.filename().and_then(parse_data_file) else {
+                    continue;
+                };
+                if p == pid && done.is_none_or(|d| last > d) {
+                    tracing::warn!(file = %f.location, "deleting data file of an uncommitted range");
+                    self.store().delete(&f.location).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the part of `commit` this lake does not have yet. Returns
+    /// None when it had all of it.
+    pub async fn write(&mut self, commit: &Commit) -> Result<Option<WriteSummary>, LakeError> {
+        let done = self.progress(&commit.partition).await?.map(|p| p.last);
+        let Some(commit) = commit.after(done) else {
+            return Ok(None);
+        };
+        let pid = partition_dir(&commit.partition);
+        let name = format!("part-{pid}-{:020}-{:020}.parquet", commit.first, commit.last);
+        let meta = vec![
+            KeyValue::new("aoai_ledger.partition".to_string(), commit.partition.clone()),
+            KeyValue::new("aoai_ledger.first".to_string(), commit.first.to_string()),
+            KeyValue::new("aoai_ledger.last".to_string(), commit.last.to_string()),
+            KeyValue::new("aoai_ledger.resume".to_string(), commit.resume.to_string()),
+        ];
+        let mut files = Vec::new();
+
+        let mut by_date: BTreeMap<String, Vec<&CallRecord>> = BTreeMap::new();
+        for r in &commit.records {
+            by_date.entry(date_of(r.item.request_time.or(r.item.response_time))).or_default().push(&r.item);
+        }
+        for (date, records) in &by_date {
+            let batch = schema::calls_batch(records)?;
+            let rel = format!("{}/date={date}/{name}", Table::Calls.dir());
+            self.put_parquet(&rel, &batch, &meta).await?;
+            files.push(rel);
+        }
+        let mut dl_by_date: BTreeMap<String, Vec<&DeadLetter>> = BTreeMap::new();
+        for d in &commit.dead_letters {
+            dl_by_date.entry(date_of(d.item.enqueued_time.or(Some(d.item.received_time)))).or_default().push(&d.item);
+        }
+        for (date, items) in &dl_by_date {
+            let batch = schema::dead_letters_batch(items)?;
+            let rel = format!("{}/date={date}/{name}", Table::DeadLetters.dir());
+            self.put_parquet(&rel, &batch, &meta).await?;
+            files.push(rel);
+        }
+
+        let manifest = Manifest {
+            partition: commit.partition.clone(),
+            first: commit.first,
+            last: commit.last,
+            resume: commit.resume,
+            calls: commit.records.len() as u64,
+            dead_letters: commit.dead_letters.len() as u64,
+            files,
+            written_at: Utc::now(),
+        };
+        let body = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::Manifest {
+            path: name.clone(),
+            reason: e.to_string(),
+        })?;
+        let path = self.path(&format!("_ledger/commits/{pid}/{:020}.json", commit.last));
+        self.store().put(&path, PutPayload::from(Bytes::from(body))).await?;
+        self.progress.insert(
+            commit.partition.clone(),
+            Some(Progress {
+                last: commit.last,
+                resume: commit.resume,
+            }),
+        );
+        Ok(Some(WriteSummary {
+            calls: manifest.calls,
+            partial_calls: commit.records.iter().filter(|r| !r.item.complete).count() as u64,
+            dead_letters: manifest.dead_letters,
+            files: manifest.files.len() as u64,
+        }))
+    }
+
+    async fn put_parquet(&self, rel: &str, batch: &RecordBatch, meta: &[KeyValue]) -> Result<(), LakeError> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(self.zstd_level)?))
+            .set_key_value_metadata(Some(meta.to_vec()))
+            .build();
+        let mut buf = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+        writer.write(batch)?;
+        writer.close()?;
+        self.store().put(&self.path(rel), PutPayload::from(Bytes::from(buf))).await?;
+        Ok(())
+    }
+
+    /// The committed data files of a table, as object store paths.
+    pub async fn committed_files(&self, table: Table) -> Result<Vec<Path>, LakeError> {
+        let manifests: Vec<_> = self.store().list(Some(&self.path("_ledger/commits"))).try_collect().await?;
+        let committed: HashSet<(String, i64)> = manifests
+            .iter()
+            .filter_map(|m| {
+                let rel = self.rel(&m.location);
+                let mut parts = rel.rsplit('/');
+                let last = parts.next()?.strip_suffix(".json")?.parse().ok()?;
+                let pid = parts.next()?.to_string();
+                Some((pid, last))
+            })
+            .collect();
+        let files: Vec<_> = self.store().list(Some(&self.path(table.dir()))).try_collect().await?;
+        let mut out: Vec<Path> = files
+            .into_iter()
+            .filter(|f| {
+                f.location
+                    .filename()
+                    .and_then(parse_data_file)
+                    .is_some_and(|(pid, _, last)| committed.contains(&(pid, last)))
+            })
+            .map(|f| f.location)
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every commit manifest (for audits: ranges, resume points, counts).
+    pub async fn manifests(&self) -> Result<Vec<Manifest>, LakeError> {
+        let metas: Vec<_> = self.store().list(Some(&self.path("_ledger/commits"))).try_collect().await?;
+        let mut out = Vec::with_capacity(metas.len());
+        for m in metas {
+            out.push(self.read_manifest(&m.location).await?);
+        }
+        out.sort_by(|a, b| (&a.partition, a.last).cmp(&(&b.partition, b.last)));
+        Ok(out)
+    }
+}
+
+fn date_of(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(|| "unknown".to_string(), |t| t.format("%Y-%m-%d").to_string())
+}
+
+/// A partition id as a path segment: safe characters kept, others replaced.
+pub fn partition_dir(partition: &str) -> String {
+    partition
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' })
+        .collect()
+}
+
+/// `part-<pid>-<first>-<last>.parquet` → (pid, first, last).
+fn parse_data_file(name: &str) -> Option<(String, i64, i64)> {
+    let stem = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let mut it = stem.rsplitn(3, '-');
+    let last = it.next()?.parse().ok()?;
+    let first = it.next()?.parse().ok()?;
+    Some((it.next()?.to_string(), first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_file_names_round_trip() {
+        let pid = partition_dir("file:ab12");
+        assert_eq!(pid, "file_ab12");
+        let name = format!("part-{pid}-{:020}-{:020}.parquet", 3, 17);
+        assert_eq!(parse_data_file(&name), Some((pid, 3, 17)));
+    }
+}

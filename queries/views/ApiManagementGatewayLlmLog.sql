@@ -1,0 +1,19 @@
+-- Log Analytics compatibility view named like ApiManagementGatewayLlmLog:
+-- one header row per call (messages are whole, never split into pieces).
+SELECT
+  COALESCE(request_time, response_time) AS "TimeGenerated",
+  COALESCE(correlation_id, request_id) AS "CorrelationId",
+  request_id AS "RequestId",
+  operation_id AS "OperationName",
+  api_version AS "ApiVersion",
+  COALESCE(deployment, model, '') AS "DeploymentName",
+  model AS "ModelName",
+  region AS "Region",
+  prompt_tokens AS "PromptTokens",
+  completion_tokens AS "CompletionTokens",
+  total_tokens AS "TotalTokens",
+  is_stream AS "IsStreamCompletion",
+  0 AS "SequenceNumber",
+  prompt_text AS "RequestMessages",
+  json_get(response_body, 'choices') AS "ResponseMessages"
+FROM calls

@@ -1,0 +1,33 @@
+-- Log Analytics compatibility view: one row per call, named like the
+-- ApiManagementGatewayLogs table. BackendResponseBody is the equivalent
+-- non-streamed response (reassembled SSE included, with usage reported or
+-- estimated), so KQL written for Log Analytics counts streamed calls too.
+SELECT
+  COALESCE(request_time, response_time) AS "TimeGenerated",
+  correlation_id AS "CorrelationId",
+  request_id AS "RequestId",
+  'GatewayLogs' AS "Category",
+  region AS "Region",
+  service AS "ServiceName",
+  method AS "Method",
+  url AS "Url",
+  status_code AS "ResponseCode",
+  status_code AS "BackendResponseCode",
+  (status_code IS NOT NULL AND status_code < 400) AS "IsRequestSuccess",
+  duration_ms AS "TotalTime",
+  backend_time_ms AS "BackendTime",
+  caller_ip AS "CallerIpAddress",
+  api_id AS "ApiId",
+  operation_id AS "OperationId",
+  product_id AS "ProductId",
+  user_id AS "UserId",
+  subscription_id AS "ApimSubscriptionId",
+  backend AS "BackendId",
+  error AS "LastErrorMessage",
+  prompt_text AS "RequestBody",
+  prompt_text AS "BackendRequestBody",
+  response_body AS "ResponseBody",
+  response_body AS "BackendResponseBody",
+  usage_source AS "UsageSource",
+  dialect AS "Dialect"
+FROM calls
