@@ -74,6 +74,9 @@ enum Command {
         /// Mask e-mail addresses, phone and card numbers in prompts and responses.
         #[arg(long)]
         mask_pii: bool,
+        /// After ingesting, print this named report over the whole lake.
+        #[arg(long)]
+        report: Option<String>,
     },
     /// List the named reports.
     Reports,
@@ -169,9 +172,8 @@ fn sink(out: &OutArgs) -> Result<Box<dyn Write + Send>> {
     })
 }
 
-async fn run_query(lake: &LakeArg, opts: QueryOptions, what: Query<'_>, format: Format, out: &OutArgs) -> Result<()> {
-    let lake = Lake::open(&lake.lake)?;
-    let q = LedgerQuery::open(&lake, &opts).await?;
+async fn run_query(lake: &Lake, opts: QueryOptions, what: Query<'_>, format: Format, out: &OutArgs) -> Result<()> {
+    let q = LedgerQuery::open(lake, &opts).await?;
     let df = match what {
         Query::Sql(s) => q.sql(s).await?,
         Query::Report(name) => q.report(name).await?,
@@ -197,7 +199,13 @@ async fn main() -> Result<()> {
             timeout,
             prices,
             mask_pii,
+            report,
         } => {
+            if let Some(name) = &report
+                && ledger_query::reports::find(name).is_none()
+            {
+                bail!("unknown report `{name}` (run `aoai-ledger reports` for the list)");
+            }
             let prices = match prices {
                 Some(p) => {
                     let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -236,6 +244,10 @@ async fn main() -> Result<()> {
                 total.skipped_lines,
                 lake.location().display
             );
+            if let Some(name) = report {
+                println!();
+                run_query(&lake, QueryOptions::default(), Query::Report(&name), Format::Table, &OutArgs { out: None }).await?;
+            }
         }
         Command::Reports => {
             for r in REPORTS {
@@ -256,7 +268,7 @@ async fn main() -> Result<()> {
                 range: range(&ra, report.default_range)?,
                 quotas: quota,
             };
-            run_query(&lake, opts, Query::Report(&name), format, &out).await?;
+            run_query(&Lake::open(&lake.lake)?, opts, Query::Report(&name), format, &out).await?;
         }
         Command::Sql {
             query,
@@ -269,7 +281,7 @@ async fn main() -> Result<()> {
                 range: range(&ra, DefaultRange::All)?,
                 quotas: None,
             };
-            run_query(&lake, opts, Query::Sql(&query), format, &out).await?;
+            run_query(&Lake::open(&lake.lake)?, opts, Query::Sql(&query), format, &out).await?;
         }
         Command::Export {
             table,
@@ -286,7 +298,7 @@ async fn main() -> Result<()> {
                 ExportTable::Calls => "SELECT * FROM calls ORDER BY request_time, request_id",
                 ExportTable::DeadLetters => "SELECT * FROM dead_letters ORDER BY eh_partition, eh_sequence",
             };
-            run_query(&lake, opts, Query::Sql(sql), format, &out).await?;
+            run_query(&Lake::open(&lake.lake)?, opts, Query::Sql(sql), format, &out).await?;
         }
     }
     Ok(())
