@@ -7,8 +7,14 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/sample-events.jsonl");
-const EXPECTED_R1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/sample-expected-r1.json");
+const SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/sample-events.jsonl"
+);
+const EXPECTED_R1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/sample-expected-r1.json"
+);
 const DIALECTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/dialects");
 
 fn ledger(args: &[&str]) -> Output {
@@ -51,8 +57,14 @@ fn r1_rows(text: &str) -> Vec<(Option<String>, String, i64, i64, i64, f64)> {
         .map(|r| {
             let num = |k: &str| r.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
             (
-                r.get("ip").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-                r.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
+                r.get("ip")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+                r.get("model")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 num("sum_prompttokens") as i64,
                 num("sum_completiontokens") as i64,
                 num("sum_totaltokens") as i64,
@@ -94,7 +106,14 @@ fn sample_r1_equals_hand_computed_values_and_counts_streamed_calls() {
     let (_d, lake) = lake_dir();
     let summary = ok(&["ingest", SAMPLE, "--lake", &lake]);
     assert!(summary.contains("dead letters: 1"), "{summary}");
-    let r1 = ok(&["report", "token-usage-by-ip-model", "--lake", &lake, "--format", "json"]);
+    let r1 = ok(&[
+        "report",
+        "token-usage-by-ip-model",
+        "--lake",
+        &lake,
+        "--format",
+        "json",
+    ]);
     assert_eq!(sorted(r1_rows(&r1)), expected_r1());
     // The streamed call is in the lake, rebuilt, with reported usage.
     let streamed = ok(&[
@@ -105,7 +124,13 @@ fn sample_r1_equals_hand_computed_values_and_counts_streamed_calls() {
         "--format",
         "csv",
     ]);
-    let n: i64 = streamed.lines().nth(1).expect("row").trim().parse().expect("count");
+    let n: i64 = streamed
+        .lines()
+        .nth(1)
+        .expect("row")
+        .trim()
+        .parse()
+        .expect("count");
     assert!(n >= 1, "no streamed call with reported usage: {streamed}");
 }
 
@@ -125,11 +150,16 @@ fn reingesting_a_file_changes_nothing_in_the_lake() {
         .spawn()
         .expect("spawn");
     let bytes = std::fs::read(SAMPLE).expect("sample");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &bytes).expect("write stdin");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &bytes)
+        .expect("write stdin");
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("calls written: 0"));
-    assert_eq!(before, snapshot(Path::new(&lake)), "lake changed on re-ingest");
+    assert_eq!(
+        before,
+        snapshot(Path::new(&lake)),
+        "lake changed on re-ingest"
+    );
 }
 
 #[test]
@@ -142,16 +172,28 @@ fn a_malformed_line_lands_in_dead_letters_with_its_bytes() {
         .filter(|l| !l.trim().is_empty() && serde_json::from_str::<Value>(l).is_err())
         .collect();
     assert!(!bad.is_empty(), "the sample has a malformed line");
-    let out = ok(&["export", "dead-letters", "--lake", &lake, "--format", "json"]);
+    let out = ok(&[
+        "export",
+        "dead-letters",
+        "--lake",
+        &lake,
+        "--format",
+        "json",
+    ]);
     let rows = json_rows(&out);
     assert_eq!(rows.len(), bad.len());
     for line in bad {
         assert!(
-            rows.iter().any(|r| r.get("raw_text").and_then(Value::as_str) == Some(line)),
+            rows.iter()
+                .any(|r| r.get("raw_text").and_then(Value::as_str) == Some(line)),
             "dead letter for {line} not found in {out}"
         );
     }
-    assert!(rows.iter().all(|r| r.get("reason").and_then(Value::as_str).is_some_and(|s| !s.is_empty())));
+    assert!(rows.iter().all(|r| {
+        r.get("reason")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    }));
 }
 
 /// Secret values planted in the fixtures: none may reach the lake.
@@ -183,10 +225,20 @@ fn no_secret_from_the_fixtures_reaches_the_lake() {
     args.extend(["--lake", lake.as_str()]);
     ok(&args);
     let secrets = planted_secrets();
-    assert!(!secrets.is_empty(), "fixtures plant secrets containing SECRET");
+    assert!(
+        !secrets.is_empty(),
+        "fixtures plant secrets containing SECRET"
+    );
     // Decoded content (Parquet pages are compressed, so read through the query layer)...
     let mut text = ok(&["export", "calls", "--lake", &lake, "--format", "jsonl"]);
-    text += &ok(&["export", "dead-letters", "--lake", &lake, "--format", "jsonl"]);
+    text += &ok(&[
+        "export",
+        "dead-letters",
+        "--lake",
+        &lake,
+        "--format",
+        "jsonl",
+    ]);
     // ...and every file's raw bytes (manifests, metadata).
     for bytes in snapshot(Path::new(&lake)).values() {
         text += &String::from_utf8_lossy(bytes);
@@ -194,7 +246,10 @@ fn no_secret_from_the_fixtures_reaches_the_lake() {
     for s in &secrets {
         assert!(!text.contains(s.as_str()), "secret {s} found in the lake");
     }
-    assert!(!text.contains("SECRET"), "a planted SECRET value reached the lake");
+    assert!(
+        !text.contains("SECRET"),
+        "a planted SECRET value reached the lake"
+    );
 }
 
 #[test]
@@ -213,10 +268,20 @@ fn every_dialect_fixture_rebuilds_complete_calls() {
         "json",
     ]);
     let rows = json_rows(&out);
-    let dialects: Vec<&str> = rows.iter().filter_map(|r| r.get("dialect").and_then(Value::as_str)).collect();
+    let dialects: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.get("dialect").and_then(Value::as_str))
+        .collect();
     assert_eq!(
         dialects,
-        ["ai-gateway-2024", "azure-monitor", "chargeback", "enterprise-logging", "enterprise-logging-tf", "ledger/v1"]
+        [
+            "ai-gateway-2024",
+            "azure-monitor",
+            "chargeback",
+            "enterprise-logging",
+            "enterprise-logging-tf",
+            "ledger/v1"
+        ]
     );
     for r in &rows {
         assert_eq!(r.get("calls"), r.get("complete"), "partial calls in {r:?}");
@@ -228,7 +293,10 @@ fn every_named_report_runs() {
     let (_d, lake) = lake_dir();
     ok(&["ingest", SAMPLE, "--lake", &lake]);
     let list = ok(&["reports"]);
-    let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let names: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     for name in [
         "token-usage-by-ip-model",
         "prompt-monitoring",
@@ -242,20 +310,39 @@ fn every_named_report_runs() {
     ] {
         assert!(names.contains(&name), "{name} not listed");
         for format in ["table", "csv", "json"] {
-            ok(&["report", name, "--lake", &lake, "--format", format, "--since", "2020-01-01"]);
+            ok(&[
+                "report",
+                name,
+                "--lake",
+                &lake,
+                "--format",
+                format,
+                "--since",
+                "2020-01-01",
+            ]);
         }
     }
 }
 
 #[test]
 fn operational_failures_exit_non_zero_with_a_clear_message() {
-    let out = ledger(&["ingest", SAMPLE, "--lake", "/proc/aoai-ledger-cannot-write-here"]);
+    let out = ledger(&[
+        "ingest",
+        SAMPLE,
+        "--lake",
+        "/proc/aoai-ledger-cannot-write-here",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not writable"));
     let out = ledger(&["report", "no-such-report"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown report"));
-    let out = ledger(&["ingest", "/nonexistent/events.jsonl", "--lake", "/tmp/aoai-ledger-unused"]);
+    let out = ledger(&[
+        "ingest",
+        "/nonexistent/events.jsonl",
+        "--lake",
+        "/tmp/aoai-ledger-unused",
+    ]);
     assert!(!out.status.success());
 }
 
@@ -269,7 +356,8 @@ fn a_lake_on_azurite_works_end_to_end() {
         eprintln!("skipping: Azurite not running (use scripts/test)");
         return;
     };
-    let container = std::env::var("AOAI_TEST_AZURITE_CONTAINER").unwrap_or_else(|_| "ledger-test".into());
+    let container =
+        std::env::var("AOAI_TEST_AZURITE_CONTAINER").unwrap_or_else(|_| "ledger-test".into());
     let prefix = format!("e2e-{}-{}", std::process::id(), chrono_free_nanos());
     let lake = format!("az://{container}/{prefix}");
     let run = |args: &[&str]| {
@@ -279,12 +367,23 @@ fn a_lake_on_azurite_works_end_to_end() {
             .env("AZURITE_BLOB_STORAGE_URL", &url)
             .output()
             .expect("run");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("utf-8")
     };
     let first = run(&["ingest", SAMPLE, "--lake", &lake]);
     assert!(!first.contains("calls written: 0"), "{first}");
-    let r1 = run(&["report", "token-usage-by-ip-model", "--lake", &lake, "--format", "json"]);
+    let r1 = run(&[
+        "report",
+        "token-usage-by-ip-model",
+        "--lake",
+        &lake,
+        "--format",
+        "json",
+    ]);
     assert_eq!(sorted(r1_rows(&r1)), expected_r1());
     let again = run(&["ingest", SAMPLE, "--lake", &lake]);
     assert!(again.contains("calls written: 0"), "{again}");

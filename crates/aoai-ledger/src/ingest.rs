@@ -94,7 +94,12 @@ pub async fn ingest_source(
     Ok(summary)
 }
 
-async fn commit(ledger: &mut Ledger, lake: &mut Lake, partition: &str, summary: &mut Summary) -> Result<(), IngestError> {
+async fn commit(
+    ledger: &mut Ledger,
+    lake: &mut Lake,
+    partition: &str,
+    summary: &mut Summary,
+) -> Result<(), IngestError> {
     let Some(c) = ledger.take_commit(partition) else {
         return Ok(());
     };

@@ -18,7 +18,11 @@ use ledger_query::reports::DefaultRange;
 use ledger_query::{LedgerQuery, QueryOptions, REPORTS, TimeRange};
 
 #[derive(Parser)]
-#[command(name = "aoai-ledger", version, about = "Audit and usage ledger for Azure OpenAI traffic behind API Management")]
+#[command(
+    name = "aoai-ledger",
+    version,
+    about = "Audit and usage ledger for Azure OpenAI traffic behind API Management"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "AOAI_LEDGER_LOG_FORMAT")]
@@ -132,7 +136,9 @@ enum ExportTable {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AOAI_LEDGER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.init(),
@@ -143,7 +149,8 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).context("bad date")?.and_utc());
     }
-    ledger_core::time::parse_time(s).with_context(|| format!("cannot read time `{s}` (use RFC 3339 or YYYY-MM-DD)"))
+    ledger_core::time::parse_time(s)
+        .with_context(|| format!("cannot read time `{s}` (use RFC 3339 or YYYY-MM-DD)"))
 }
 
 fn range(args: &RangeArgs, default: DefaultRange) -> Result<TimeRange> {
@@ -153,8 +160,14 @@ fn range(args: &RangeArgs, default: DefaultRange) -> Result<TimeRange> {
     };
     if r.since.is_none() && r.until.is_none() && default == DefaultRange::ThisMonth {
         let now = Utc::now();
-        let start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single();
-        let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+        let start = Utc
+            .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+            .single();
+        let (y, m) = if now.month() == 12 {
+            (now.year() + 1, 1)
+        } else {
+            (now.year(), now.month() + 1)
+        };
         r = TimeRange {
             since: start,
             until: Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single(),
@@ -172,7 +185,13 @@ fn sink(out: &OutArgs) -> Result<Box<dyn Write + Send>> {
     })
 }
 
-async fn run_query(lake: &Lake, opts: QueryOptions, what: Query<'_>, format: Format, out: &OutArgs) -> Result<()> {
+async fn run_query(
+    lake: &Lake,
+    opts: QueryOptions,
+    what: Query<'_>,
+    format: Format,
+    out: &OutArgs,
+) -> Result<()> {
     let q = LedgerQuery::open(lake, &opts).await?;
     let df = match what {
         Query::Sql(s) => q.sql(s).await?,
@@ -208,7 +227,8 @@ async fn main() -> Result<()> {
             }
             let prices = match prices {
                 Some(p) => {
-                    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
                     PriceTable::from_json(&text)?
                 }
                 None => PriceTable::builtin(),
@@ -221,11 +241,16 @@ async fn main() -> Result<()> {
                 assemble: AssembleOptions { prices, mask_pii },
             };
             let mut lake = Lake::open(&lake.lake)?;
-            let files = if files.is_empty() { vec!["-".to_string()] } else { files };
+            let files = if files.is_empty() {
+                vec!["-".to_string()]
+            } else {
+                files
+            };
             let mut total = Summary::default();
             for f in &files {
                 let mut source = LineSource::open(f)?;
-                let s = ingest_source(&mut source, &mut lake, &config, BatchLimits::default()).await?;
+                let s =
+                    ingest_source(&mut source, &mut lake, &config, BatchLimits::default()).await?;
                 total.events += s.events;
                 total.skipped_lines += s.skipped_lines;
                 total.calls_written += s.calls_written;
@@ -246,7 +271,14 @@ async fn main() -> Result<()> {
             );
             if let Some(name) = report {
                 println!();
-                run_query(&lake, QueryOptions::default(), Query::Report(&name), Format::Table, &OutArgs { out: None }).await?;
+                run_query(
+                    &lake,
+                    QueryOptions::default(),
+                    Query::Report(&name),
+                    Format::Table,
+                    &OutArgs { out: None },
+                )
+                .await?;
             }
         }
         Command::Reports => {
@@ -262,13 +294,21 @@ async fn main() -> Result<()> {
             quota,
             out,
         } => {
-            let report = ledger_query::reports::find(&name)
-                .with_context(|| format!("unknown report `{name}` (run `aoai-ledger reports` for the list)"))?;
+            let report = ledger_query::reports::find(&name).with_context(|| {
+                format!("unknown report `{name}` (run `aoai-ledger reports` for the list)")
+            })?;
             let opts = QueryOptions {
                 range: range(&ra, report.default_range)?,
                 quotas: quota,
             };
-            run_query(&Lake::open(&lake.lake)?, opts, Query::Report(&name), format, &out).await?;
+            run_query(
+                &Lake::open(&lake.lake)?,
+                opts,
+                Query::Report(&name),
+                format,
+                &out,
+            )
+            .await?;
         }
         Command::Sql {
             query,
@@ -281,7 +321,14 @@ async fn main() -> Result<()> {
                 range: range(&ra, DefaultRange::All)?,
                 quotas: None,
             };
-            run_query(&Lake::open(&lake.lake)?, opts, Query::Sql(&query), format, &out).await?;
+            run_query(
+                &Lake::open(&lake.lake)?,
+                opts,
+                Query::Sql(&query),
+                format,
+                &out,
+            )
+            .await?;
         }
         Command::Export {
             table,
@@ -296,9 +343,18 @@ async fn main() -> Result<()> {
             };
             let sql = match table {
                 ExportTable::Calls => "SELECT * FROM calls ORDER BY request_time, request_id",
-                ExportTable::DeadLetters => "SELECT * FROM dead_letters ORDER BY eh_partition, eh_sequence",
+                ExportTable::DeadLetters => {
+                    "SELECT * FROM dead_letters ORDER BY eh_partition, eh_sequence"
+                }
             };
-            run_query(&Lake::open(&lake.lake)?, opts, Query::Sql(sql), format, &out).await?;
+            run_query(
+                &Lake::open(&lake.lake)?,
+                opts,
+                Query::Sql(sql),
+                format,
+                &out,
+            )
+            .await?;
         }
     }
     Ok(())

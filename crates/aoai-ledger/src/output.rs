@@ -28,7 +28,11 @@ pub enum OutputError {
     Parquet(#[from] parquet::errors::ParquetError),
 }
 
-pub fn write(batches: &[RecordBatch], format: Format, mut out: impl Write + Send) -> Result<(), OutputError> {
+pub fn write(
+    batches: &[RecordBatch],
+    format: Format,
+    mut out: impl Write + Send,
+) -> Result<(), OutputError> {
     match format {
         Format::Table => {
             writeln!(out, "{}", pretty_format_batches(batches)?)?;

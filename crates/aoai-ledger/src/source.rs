@@ -16,7 +16,10 @@ const IDENTITY_BYTES: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("cannot read {name}: {source}")]
-    Io { name: String, source: std::io::Error },
+    Io {
+        name: String,
+        source: std::io::Error,
+    },
 }
 
 /// A line-oriented event source over any reader.
@@ -41,7 +44,10 @@ impl LineSource {
     }
 
     /// Reads the identity prefix first, then chains it back in front.
-    pub fn from_reader(name: &str, mut r: impl Read + Send + 'static) -> Result<LineSource, SourceError> {
+    pub fn from_reader(
+        name: &str,
+        mut r: impl Read + Send + 'static,
+    ) -> Result<LineSource, SourceError> {
         let mut head = Vec::with_capacity(IDENTITY_BYTES);
         (&mut r)
             .take(IDENTITY_BYTES as u64)
@@ -74,10 +80,13 @@ impl LineSource {
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            let n = self.reader.read_until(b'\n', &mut buf).map_err(|source| SourceError::Io {
-                name: self.name.clone(),
-                source,
-            })?;
+            let n = self
+                .reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| SourceError::Io {
+                    name: self.name.clone(),
+                    source,
+                })?;
             if n == 0 {
                 return Ok(None);
             }

@@ -47,8 +47,16 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
         last = last.max(h.position.sequence);
     }
 
-    let req_parts: Vec<&BodyPart> = call.parts.iter().filter_map(|h| h.fragment.request_body.as_ref()).collect();
-    let resp_parts: Vec<&BodyPart> = call.parts.iter().filter_map(|h| h.fragment.response_body.as_ref()).collect();
+    let req_parts: Vec<&BodyPart> = call
+        .parts
+        .iter()
+        .filter_map(|h| h.fragment.request_body.as_ref())
+        .collect();
+    let resp_parts: Vec<&BodyPart> = call
+        .parts
+        .iter()
+        .filter_map(|h| h.fragment.response_body.as_ref())
+        .collect();
     let request_body = stitch(&req_parts, "request", &mut warnings);
     let response_body = stitch(&resp_parts, "response", &mut warnings);
 
@@ -72,13 +80,24 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
     let model = nonempty(response.model.clone())
         .or_else(|| nonempty(meta.model.clone()))
         .or_else(|| nonempty(request.model.clone()));
-    let tokenizer_model = model.clone().or_else(|| meta.deployment.clone()).unwrap_or_default();
+    let tokenizer_model = model
+        .clone()
+        .or_else(|| meta.deployment.clone())
+        .unwrap_or_default();
 
-    let operation = operation_of(meta.operation_id.as_deref(), meta.url.as_deref(), response.object.as_deref());
-    let operation_id = meta.operation_id.clone().or_else(|| operation_id_for(operation).map(str::to_string));
+    let operation = operation_of(
+        meta.operation_id.as_deref(),
+        meta.url.as_deref(),
+        response.object.as_deref(),
+    );
+    let operation_id = meta
+        .operation_id
+        .clone()
+        .or_else(|| operation_id_for(operation).map(str::to_string));
 
     let status_code = meta.status_code.or({
-        if response.usage.is_some() || !response.choices.is_empty() || response.embeddings.is_some() {
+        if response.usage.is_some() || !response.choices.is_empty() || response.embeddings.is_some()
+        {
             Some(200)
         } else {
             None
@@ -97,23 +116,34 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
         None => (Usage::default(), UsageSource::None),
     };
     if usage_source == UsageSource::Estimated {
-        warnings.push("usage estimated with the model's tokenizer: the service reported none".into());
+        warnings
+            .push("usage estimated with the model's tokenizer: the service reported none".into());
     }
     let cost = if usage.is_empty() {
         None
     } else {
-        opts.prices.cost(&tokenizer_model, &usage, meta.request_time)
+        opts.prices
+            .cost(&tokenizer_model, &usage, meta.request_time)
     };
 
     let is_stream = request.stream || response.is_stream || meta.is_stream.unwrap_or(false);
     let content_filtered = response.choices.iter().any(|c| {
-        c.finish_reason.as_deref() == Some("content_filter") || c.content_filter_results.as_ref().is_some_and(filtered)
+        c.finish_reason.as_deref() == Some("content_filter")
+            || c.content_filter_results.as_ref().is_some_and(filtered)
     });
-    let has_response = !response.choices.is_empty() || response.usage.is_some() || response.embeddings.is_some();
+    let has_response =
+        !response.choices.is_empty() || response.usage.is_some() || response.embeddings.is_some();
     let response_text = if response.choices.is_empty() {
         None
     } else {
-        Some(response.choices.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join("\n"))
+        Some(
+            response
+                .choices
+                .iter()
+                .map(|c| c.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
     };
     let tool_calls: Vec<Value> = response
         .choices
@@ -133,7 +163,10 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
         response.to_json(u).to_string()
     });
     if opts.mask_pii {
-        for t in [&mut prompt_text, &mut response_text, &mut response_json].into_iter().flatten() {
+        for t in [&mut prompt_text, &mut response_text, &mut response_json]
+            .into_iter()
+            .flatten()
+        {
             *t = redact::mask_pii(t);
         }
     }
@@ -185,7 +218,10 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
         finish_reason: response.finish_reason().map(str::to_string),
         content_filtered,
         is_stream,
-        error: meta.error.or(response.error.clone()).map(|e| redact::scrub_text(&e)),
+        error: meta
+            .error
+            .or(response.error.clone())
+            .map(|e| redact::scrub_text(&e)),
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
         total_tokens: usage.total_tokens,
@@ -231,7 +267,9 @@ fn missing_parts(r: &Released) -> String {
 
 fn filtered(v: &Value) -> bool {
     match v {
-        Value::Object(m) => m.iter().any(|(k, v)| (k == "filtered" && v == &Value::Bool(true)) || filtered(v)),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| (k == "filtered" && v == &Value::Bool(true)) || filtered(v)),
         Value::Array(a) => a.iter().any(filtered),
         _ => false,
     }
@@ -252,7 +290,11 @@ pub fn model_key(model: &str) -> String {
 
 /// Concatenates body parts of one channel in index order; duplicates of an
 /// index are dropped, gaps are reported.
-fn stitch(parts: &[&BodyPart], what: &str, warnings: &mut Vec<String>) -> Option<(BodyKind, String, bool)> {
+fn stitch(
+    parts: &[&BodyPart],
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> Option<(BodyKind, String, bool)> {
     let kind = parts.first()?.kind;
     let mut sorted: Vec<&BodyPart> = parts.iter().copied().filter(|p| p.kind == kind).collect();
     sorted.sort_by_key(|p| p.index);
@@ -260,7 +302,9 @@ fn stitch(parts: &[&BodyPart], what: &str, warnings: &mut Vec<String>) -> Option
     let count = sorted.iter().filter_map(|p| p.count).max();
     let mut truncated = sorted.iter().any(|p| p.truncated);
     if let Some(c) = count {
-        let missing = (0..c).filter(|i| !sorted.iter().any(|p| p.index == *i)).count();
+        let missing = (0..c)
+            .filter(|i| !sorted.iter().any(|p| p.index == *i))
+            .count();
         if missing > 0 {
             warnings.push(format!("{what} body: {missing} of {c} chunks missing"));
             truncated = true;
@@ -288,7 +332,8 @@ fn response_from_messages(text: &str) -> ParsedResponse {
         Ok(v) => vec![v],
         Err(_) => {
             r.truncated = true;
-            r.warnings.push("LLM log response messages are not valid JSON".into());
+            r.warnings
+                .push("LLM log response messages are not valid JSON".into());
             return r;
         }
     };
@@ -304,7 +349,10 @@ fn response_from_messages(text: &str) -> ParsedResponse {
             index: u32::try_from(i).unwrap_or(u32::MAX),
             role: msg.get("role").and_then(Value::as_str).map(str::to_string),
             text,
-            finish_reason: m.get("finish_reason").and_then(Value::as_str).map(str::to_string),
+            finish_reason: m
+                .get("finish_reason")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             ..body::Choice::default()
         });
     }
@@ -338,8 +386,17 @@ fn complete_total(mut u: Usage) -> Usage {
     u
 }
 
-fn estimate(model: &str, req: &ParsedRequest, resp: &ParsedResponse, op: Operation) -> Option<Usage> {
-    let prompt_src = req.messages.as_ref().or(req.prompt.as_ref()).or(req.input.as_ref());
+fn estimate(
+    model: &str,
+    req: &ParsedRequest,
+    resp: &ParsedResponse,
+    op: Operation,
+) -> Option<Usage> {
+    let prompt_src = req
+        .messages
+        .as_ref()
+        .or(req.prompt.as_ref())
+        .or(req.input.as_ref());
     let mut prompt = prompt_src.and_then(|p| tokens::estimate_prompt(model, p));
     if let (Some(p), Some(instr)) = (prompt.as_mut(), req.instructions.as_deref()) {
         *p += tokens::estimate_text(model, instr).unwrap_or(0);
@@ -374,7 +431,11 @@ fn estimate(model: &str, req: &ParsedRequest, resp: &ParsedResponse, op: Operati
 
 /// The normalised operation, from APIM's operation id, the URL path, or the
 /// response body's `object`.
-pub fn operation_of(operation_id: Option<&str>, url: Option<&str>, object: Option<&str>) -> Operation {
+pub fn operation_of(
+    operation_id: Option<&str>,
+    url: Option<&str>,
+    object: Option<&str>,
+) -> Operation {
     if let Some(id) = operation_id {
         let id = id.to_ascii_lowercase().replace([' ', '-', '_'], "");
         let op = match id.as_str() {
@@ -383,7 +444,9 @@ pub fn operation_of(operation_id: Option<&str>, url: Option<&str>, object: Optio
             s if s.contains("response") => Some(Operation::Responses),
             s if s.contains("completion") => Some(Operation::Completion),
             s if s.contains("image") || s.contains("dalle") => Some(Operation::Image),
-            s if s.contains("audio") || s.contains("transcription") || s.contains("speech") => Some(Operation::Audio),
+            s if s.contains("audio") || s.contains("transcription") || s.contains("speech") => {
+                Some(Operation::Audio)
+            }
             _ => None,
         };
         if let Some(op) = op {
@@ -391,7 +454,12 @@ pub fn operation_of(operation_id: Option<&str>, url: Option<&str>, object: Optio
         }
     }
     if let Some(url) = url {
-        let path = url.split('?').next().unwrap_or(url).trim_end_matches('/').to_ascii_lowercase();
+        let path = url
+            .split('?')
+            .next()
+            .unwrap_or(url)
+            .trim_end_matches('/')
+            .to_ascii_lowercase();
         let op = if path.ends_with("/chat/completions") {
             Some(Operation::Chat)
         } else if path.ends_with("/completions") {
@@ -485,11 +553,24 @@ mod tests {
 
     #[test]
     fn operation_from_id_path_or_object() {
-        assert_eq!(operation_of(Some("ChatCompletions_Create"), None, None), Operation::Chat);
-        assert_eq!(operation_of(Some("Completions_Create"), None, None), Operation::Completion);
-        assert_eq!(operation_of(Some("embeddings_create"), None, None), Operation::Embedding);
         assert_eq!(
-            operation_of(None, Some("https://x/openai/deployments/d/chat/completions?api-version=1"), None),
+            operation_of(Some("ChatCompletions_Create"), None, None),
+            Operation::Chat
+        );
+        assert_eq!(
+            operation_of(Some("Completions_Create"), None, None),
+            Operation::Completion
+        );
+        assert_eq!(
+            operation_of(Some("embeddings_create"), None, None),
+            Operation::Embedding
+        );
+        assert_eq!(
+            operation_of(
+                None,
+                Some("https://x/openai/deployments/d/chat/completions?api-version=1"),
+                None
+            ),
             Operation::Chat
         );
         assert_eq!(operation_of(None, None, Some("list")), Operation::Embedding);

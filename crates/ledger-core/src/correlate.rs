@@ -36,7 +36,9 @@ impl PendingCall {
     pub fn min_sequence(&self) -> BTreeMap<&str, i64> {
         let mut m: BTreeMap<&str, i64> = BTreeMap::new();
         for h in &self.parts {
-            let e = m.entry(h.position.partition.as_str()).or_insert(h.position.sequence);
+            let e = m
+                .entry(h.position.partition.as_str())
+                .or_insert(h.position.sequence);
             *e = (*e).min(h.position.sequence);
         }
         m
@@ -52,9 +54,11 @@ impl PendingCall {
             Dialect::Chargeback | Dialect::AiGateway2024 => self.has(Role::Whole),
             Dialect::AzureMonitor => false,
             Dialect::LedgerV1 | Dialect::EnterpriseLogging | Dialect::EnterpriseLoggingTf => {
-                let request = self.has(Role::Request) && chunks_complete(self.bodies(Role::Request, true));
+                let request =
+                    self.has(Role::Request) && chunks_complete(self.bodies(Role::Request, true));
                 let error = self.has(Role::Error);
-                let response = self.has(Role::Response) && chunks_complete(self.bodies(Role::Response, false));
+                let response =
+                    self.has(Role::Response) && chunks_complete(self.bodies(Role::Response, false));
                 request && (response || error)
             }
         }
@@ -69,13 +73,16 @@ impl PendingCall {
     }
 
     fn bodies(&self, role: Role, request: bool) -> impl Iterator<Item = &BodyPart> {
-        self.parts.iter().filter(move |h| h.fragment.role == role).filter_map(move |h| {
-            if request {
-                h.fragment.request_body.as_ref()
-            } else {
-                h.fragment.response_body.as_ref()
-            }
-        })
+        self.parts
+            .iter()
+            .filter(move |h| h.fragment.role == role)
+            .filter_map(move |h| {
+                if request {
+                    h.fragment.request_body.as_ref()
+                } else {
+                    h.fragment.response_body.as_ref()
+                }
+            })
     }
 }
 
@@ -161,12 +168,15 @@ impl Correlator {
             self.duplicates += 1;
             return Outcome::Duplicate;
         }
-        let call = self.pending.entry(id.clone()).or_insert_with(|| PendingCall {
-            dialect: fragment.dialect,
-            key: fragment.key.clone(),
-            parts: Vec::new(),
-            last_seen: now,
-        });
+        let call = self
+            .pending
+            .entry(id.clone())
+            .or_insert_with(|| PendingCall {
+                dialect: fragment.dialect,
+                key: fragment.key.clone(),
+                parts: Vec::new(),
+                last_seen: now,
+            });
         if call.parts.iter().any(|h| h.fragment == fragment) {
             self.duplicates += 1;
             return Outcome::Duplicate;
@@ -180,7 +190,10 @@ impl Correlator {
             return Outcome::Pending;
         };
         self.remember(id, &call, now);
-        Outcome::Complete(Released { call, complete: true })
+        Outcome::Complete(Released {
+            call,
+            complete: true,
+        })
     }
 
     fn remember(&mut self, id: (Dialect, String), call: &PendingCall, now: DateTime<Utc>) {
@@ -255,7 +268,11 @@ mod tests {
             key: key.into(),
             role,
             meta: CallMeta::default(),
-            request_body: if role == Role::Request { body.clone() } else { None },
+            request_body: if role == Role::Request {
+                body.clone()
+            } else {
+                None
+            },
             response_body: if role == Role::Request { None } else { body },
         }
     }
@@ -279,9 +296,18 @@ mod tests {
     fn halves_in_any_order_and_all_chunks() {
         let t = Utc::now();
         let mut c = Correlator::new(Duration::seconds(60));
-        assert!(matches!(c.add(pos(1), frag(Role::Response, "a", chunk(1, 2, "b")), t), Outcome::Pending));
-        assert!(matches!(c.add(pos(2), frag(Role::Request, "a", chunk(0, 1, "q")), t), Outcome::Pending));
-        assert!(matches!(c.add(pos(3), frag(Role::Response, "a", chunk(1, 2, "b")), t), Outcome::Duplicate));
+        assert!(matches!(
+            c.add(pos(1), frag(Role::Response, "a", chunk(1, 2, "b")), t),
+            Outcome::Pending
+        ));
+        assert!(matches!(
+            c.add(pos(2), frag(Role::Request, "a", chunk(0, 1, "q")), t),
+            Outcome::Pending
+        ));
+        assert!(matches!(
+            c.add(pos(3), frag(Role::Response, "a", chunk(1, 2, "b")), t),
+            Outcome::Duplicate
+        ));
         match c.add(pos(4), frag(Role::Response, "a", chunk(0, 2, "a")), t) {
             Outcome::Complete(r) => {
                 assert!(r.complete);
@@ -291,7 +317,10 @@ mod tests {
         }
         assert_eq!(c.pending_len(), 0);
         // A redelivery after completion is recognised too.
-        assert!(matches!(c.add(pos(5), frag(Role::Request, "a", chunk(0, 1, "q")), t), Outcome::Duplicate));
+        assert!(matches!(
+            c.add(pos(5), frag(Role::Request, "a", chunk(0, 1, "q")), t),
+            Outcome::Duplicate
+        ));
     }
 
     #[test]

@@ -8,7 +8,10 @@ pub enum DecodeError {
     #[error("event is JSON but matches no known dialect (top-level keys: {0})")]
     UnknownDialect(String),
     #[error("{dialect} event is missing required field `{field}`")]
-    MissingField { dialect: &'static str, field: &'static str },
+    MissingField {
+        dialect: &'static str,
+        field: &'static str,
+    },
     #[error("{dialect} event has an invalid `{field}`: {reason}")]
     InvalidField {
         dialect: &'static str,

@@ -57,8 +57,18 @@ impl Commit {
             first: self.first.max(done + 1),
             last: self.last,
             resume: self.resume,
-            records: self.records.iter().filter(|r| r.owner > done).cloned().collect(),
-            dead_letters: self.dead_letters.iter().filter(|r| r.owner > done).cloned().collect(),
+            records: self
+                .records
+                .iter()
+                .filter(|r| r.owner > done)
+                .cloned()
+                .collect(),
+            dead_letters: self
+                .dead_letters
+                .iter()
+                .filter(|r| r.owner > done)
+                .cloned()
+                .collect(),
         })
     }
 }
@@ -133,7 +143,10 @@ impl Ledger {
     pub fn process(&mut self, event: RawEvent, received: DateTime<Utc>) {
         self.stats.events += 1;
         let seq = event.position.sequence;
-        let range = self.open.entry(event.position.partition.clone()).or_default();
+        let range = self
+            .open
+            .entry(event.position.partition.clone())
+            .or_default();
         range.first.get_or_insert(seq);
         range.last = seq;
 
@@ -160,7 +173,9 @@ impl Ledger {
                 self.advance_clock(event_time, &event.position);
                 let now = self.stream_time.unwrap_or(received);
                 for f in fragments {
-                    if let Outcome::Complete(r) = self.correlator.add(event.position.clone(), f, now) {
+                    if let Outcome::Complete(r) =
+                        self.correlator.add(event.position.clone(), f, now)
+                    {
                         self.emit(&event.position, r);
                     }
                 }
@@ -196,7 +211,10 @@ impl Ledger {
 
     fn push_dead(&mut self, partition: &str, seq: i64, dl: DeadLetter) {
         if let Some(range) = self.open.get_mut(partition) {
-            range.dead_letters.push(Owned { owner: seq, item: dl });
+            range.dead_letters.push(Owned {
+                owner: seq,
+                item: dl,
+            });
         }
     }
 

@@ -113,7 +113,9 @@ pub struct Usage {
 
 impl Usage {
     pub fn is_empty(&self) -> bool {
-        self.prompt_tokens.is_none() && self.completion_tokens.is_none() && self.total_tokens.is_none()
+        self.prompt_tokens.is_none()
+            && self.completion_tokens.is_none()
+            && self.total_tokens.is_none()
     }
 }
 

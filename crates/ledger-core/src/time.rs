@@ -58,9 +58,12 @@ pub fn int_value(v: &Value) -> Option<i64> {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => {
             let s = s.trim();
-            s.parse::<i64>()
-                .ok()
-                .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64))
+            s.parse::<i64>().ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f as i64)
+            })
         }
         _ => None,
     }
@@ -99,7 +102,10 @@ mod tests {
         let dotnet = parse_time("5/24/2024 2:45:56 PM").unwrap();
         assert_eq!(dotnet.to_rfc3339(), "2024-05-24T14:45:56+00:00");
         assert!(parse_time("2024-05-24T14:45:56").is_some());
-        assert!(parse_time("2024-05-24T16:45:56+02:00").unwrap() == parse_time("2024-05-24T14:45:56Z").unwrap());
+        assert!(
+            parse_time("2024-05-24T16:45:56+02:00").unwrap()
+                == parse_time("2024-05-24T14:45:56Z").unwrap()
+        );
         assert!(parse_time("yesterday").is_none());
     }
 

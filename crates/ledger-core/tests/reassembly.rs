@@ -18,8 +18,7 @@ const SSE: &str = concat!(
     "data: [DONE]\n\n"
 );
 
-const REQUEST: &str =
-    r#"{"messages":[{"role":"user","content":"Say hello in French"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+const REQUEST: &str = r#"{"messages":[{"role":"user","content":"Say hello in French"}],"stream":true,"stream_options":{"include_usage":true}}"#;
 
 fn envelope(kind: &str, body: &str, index: usize, count: usize) -> serde_json::Value {
     let mut e = json!({
@@ -58,7 +57,10 @@ fn split(text: &str, cuts: &[usize]) -> Vec<String> {
     points.push(text.len());
     points.sort_unstable();
     points.dedup();
-    points.windows(2).map(|w| text[w[0]..w[1]].to_string()).collect()
+    points
+        .windows(2)
+        .map(|w| text[w[0]..w[1]].to_string())
+        .collect()
 }
 
 fn run(events: &[serde_json::Value]) -> Vec<CallRecord> {
@@ -96,7 +98,12 @@ fn events(cuts: &[usize]) -> Vec<serde_json::Value> {
     let pieces = split(SSE, cuts);
     let n = pieces.len();
     let mut ev = vec![envelope("request", REQUEST, 0, 1)];
-    ev.extend(pieces.iter().enumerate().map(|(i, p)| envelope("response", p, i, n)));
+    ev.extend(
+        pieces
+            .iter()
+            .enumerate()
+            .map(|(i, p)| envelope("response", p, i, n)),
+    );
     ev
 }
 
@@ -126,8 +133,14 @@ fn the_streamed_call_is_rebuilt() {
     assert!(r.complete, "{:?}", r.warnings);
     assert!(r.is_stream);
     assert_eq!(r.model.as_deref(), Some("gpt-4o-2024-08-06"));
-    assert_eq!(r.response_text.as_deref(), Some("Bonjour, le monde — ça va ?"));
-    assert_eq!((r.prompt_tokens, r.completion_tokens, r.total_tokens), (Some(21), Some(9), Some(30)));
+    assert_eq!(
+        r.response_text.as_deref(),
+        Some("Bonjour, le monde — ça va ?")
+    );
+    assert_eq!(
+        (r.prompt_tokens, r.completion_tokens, r.total_tokens),
+        (Some(21), Some(9), Some(30))
+    );
     assert_eq!(r.usage_source, "reported");
     assert_eq!(r.finish_reason.as_deref(), Some("stop"));
     assert_eq!(r.status_code, Some(200));

@@ -135,7 +135,9 @@ impl Lake {
         if root.is_empty() {
             s
         } else {
-            s.strip_prefix(root).map(|s| s.trim_start_matches('/')).unwrap_or(s)
+            s.strip_prefix(root)
+                .map(|s| s.trim_start_matches('/'))
+                .unwrap_or(s)
         }
     }
 
@@ -152,7 +154,10 @@ impl Lake {
             .iter()
             .filter_map(|m| {
                 let name = m.location.filename()?;
-                name.strip_suffix(".json")?.parse::<i64>().ok().map(|n| (n, m.location.clone()))
+                name.strip_suffix(".json")?
+                    .parse::<i64>()
+                    .ok()
+                    .map(|n| (n, m.location.clone()))
             })
             .max_by_key(|(n, _)| *n);
         let progress = match newest {
@@ -203,9 +208,15 @@ impl Lake {
             return Ok(None);
         };
         let pid = partition_dir(&commit.partition);
-        let name = format!("part-{pid}-{:020}-{:020}.parquet", commit.first, commit.last);
+        let name = format!(
+            "part-{pid}-{:020}-{:020}.parquet",
+            commit.first, commit.last
+        );
         let meta = vec![
-            KeyValue::new("aoai_ledger.partition".to_string(), commit.partition.clone()),
+            KeyValue::new(
+                "aoai_ledger.partition".to_string(),
+                commit.partition.clone(),
+            ),
             KeyValue::new("aoai_ledger.first".to_string(), commit.first.to_string()),
             KeyValue::new("aoai_ledger.last".to_string(), commit.last.to_string()),
             KeyValue::new("aoai_ledger.resume".to_string(), commit.resume.to_string()),
@@ -214,7 +225,10 @@ impl Lake {
 
         let mut by_date: BTreeMap<String, Vec<&CallRecord>> = BTreeMap::new();
         for r in &commit.records {
-            by_date.entry(date_of(r.item.request_time.or(r.item.response_time))).or_default().push(&r.item);
+            by_date
+                .entry(date_of(r.item.request_time.or(r.item.response_time)))
+                .or_default()
+                .push(&r.item);
         }
         for (date, records) in &by_date {
             let batch = schema::calls_batch(records)?;
@@ -224,7 +238,10 @@ impl Lake {
         }
         let mut dl_by_date: BTreeMap<String, Vec<&DeadLetter>> = BTreeMap::new();
         for d in &commit.dead_letters {
-            dl_by_date.entry(date_of(d.item.enqueued_time.or(Some(d.item.received_time)))).or_default().push(&d.item);
+            dl_by_date
+                .entry(date_of(d.item.enqueued_time.or(Some(d.item.received_time))))
+                .or_default()
+                .push(&d.item);
         }
         for (date, items) in &dl_by_date {
             let batch = schema::dead_letters_batch(items)?;
@@ -248,7 +265,9 @@ impl Lake {
             reason: e.to_string(),
         })?;
         let path = self.path(&format!("_ledger/commits/{pid}/{:020}.json", commit.last));
-        self.store().put(&path, PutPayload::from(Bytes::from(body))).await?;
+        self.store()
+            .put(&path, PutPayload::from(Bytes::from(body)))
+            .await?;
         self.progress.insert(
             commit.partition.clone(),
             Some(Progress {
@@ -264,7 +283,12 @@ impl Lake {
         }))
     }
 
-    async fn put_parquet(&self, rel: &str, batch: &RecordBatch, meta: &[KeyValue]) -> Result<(), LakeError> {
+    async fn put_parquet(
+        &self,
+        rel: &str,
+        batch: &RecordBatch,
+        meta: &[KeyValue],
+    ) -> Result<(), LakeError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(self.zstd_level)?))
             .set_key_value_metadata(Some(meta.to_vec()))
@@ -273,13 +297,19 @@ impl Lake {
         let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
         writer.write(batch)?;
         writer.close()?;
-        self.store().put(&self.path(rel), PutPayload::from(Bytes::from(buf))).await?;
+        self.store()
+            .put(&self.path(rel), PutPayload::from(Bytes::from(buf)))
+            .await?;
         Ok(())
     }
 
     /// The committed data files of a table, as object store paths.
     pub async fn committed_files(&self, table: Table) -> Result<Vec<Path>, LakeError> {
-        let manifests: Vec<_> = self.store().list(Some(&self.path("_ledger/commits"))).try_collect().await?;
+        let manifests: Vec<_> = self
+            .store()
+            .list(Some(&self.path("_ledger/commits")))
+            .try_collect()
+            .await?;
         let committed: HashSet<(String, i64)> = manifests
             .iter()
             .filter_map(|m| {
@@ -290,7 +320,11 @@ impl Lake {
                 Some((pid, last))
             })
             .collect();
-        let files: Vec<_> = self.store().list(Some(&self.path(table.dir()))).try_collect().await?;
+        let files: Vec<_> = self
+            .store()
+            .list(Some(&self.path(table.dir())))
+            .try_collect()
+            .await?;
         let mut out: Vec<Path> = files
             .into_iter()
             .filter(|f| {
@@ -307,7 +341,11 @@ impl Lake {
 
     /// Every commit manifest (for audits: ranges, resume points, counts).
     pub async fn manifests(&self) -> Result<Vec<Manifest>, LakeError> {
-        let metas: Vec<_> = self.store().list(Some(&self.path("_ledger/commits"))).try_collect().await?;
+        let metas: Vec<_> = self
+            .store()
+            .list(Some(&self.path("_ledger/commits")))
+            .try_collect()
+            .await?;
         let mut out = Vec::with_capacity(metas.len());
         for m in metas {
             out.push(self.read_manifest(&m.location).await?);
@@ -318,14 +356,23 @@ impl Lake {
 }
 
 fn date_of(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "unknown".to_string(), |t| t.format("%Y-%m-%d").to_string())
+    t.map_or_else(
+        || "unknown".to_string(),
+        |t| t.format("%Y-%m-%d").to_string(),
+    )
 }
 
 /// A partition id as a path segment: safe characters kept, others replaced.
 pub fn partition_dir(partition: &str) -> String {
     partition
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

@@ -71,9 +71,11 @@ fn azure(lake: &str) -> Result<Location, LakeError> {
     let store = builder
         .build()
         .map_err(|e| LakeError::Config(format!("cannot configure Blob Storage: {e}")))?;
-    let container = container_of(&url).ok_or_else(|| LakeError::Config(format!("no container in lake URL {lake}")))?;
+    let container = container_of(&url)
+        .ok_or_else(|| LakeError::Config(format!("no container in lake URL {lake}")))?;
     let prefix = prefix_of(&url);
-    let store_url = Url::parse(&format!("az://{container}/")).map_err(|e| LakeError::Config(e.to_string()))?;
+    let store_url =
+        Url::parse(&format!("az://{container}/")).map_err(|e| LakeError::Config(e.to_string()))?;
     Ok(Location {
         store: Arc::new(store),
         root: Path::from(prefix.as_str()),
@@ -85,7 +87,11 @@ fn azure(lake: &str) -> Result<Location, LakeError> {
 /// The container named by an Azure URL in any accepted form.
 fn container_of(url: &Url) -> Option<String> {
     match url.scheme() {
-        "https" => url.path_segments()?.next().map(str::to_string).filter(|s| !s.is_empty()),
+        "https" => url
+            .path_segments()?
+            .next()
+            .map(str::to_string)
+            .filter(|s| !s.is_empty()),
         _ if !url.username().is_empty() => Some(url.username().to_string()),
         _ => url.host_str().map(str::to_string),
     }
@@ -95,14 +101,20 @@ fn prefix_of(url: &Url) -> String {
     let path = url.path().trim_matches('/');
     match url.scheme() {
         // https://account.blob.core.windows.net/container/prefix
-        "https" => path.split_once('/').map(|(_, p)| p.to_string()).unwrap_or_default(),
+        "https" => path
+            .split_once('/')
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_default(),
         _ => path.to_string(),
     }
 }
 
 /// Reads the parts of a storage connection string that matter here. The
 /// string itself is a secret: errors never quote it.
-fn apply_connection_string(mut b: MicrosoftAzureBuilder, cs: &str) -> Result<MicrosoftAzureBuilder, LakeError> {
+fn apply_connection_string(
+    mut b: MicrosoftAzureBuilder,
+    cs: &str,
+) -> Result<MicrosoftAzureBuilder, LakeError> {
     for part in cs.split(';').filter(|p| !p.trim().is_empty()) {
         let Some((k, v)) = part.split_once('=') else {
             return Err(LakeError::Config(
@@ -120,7 +132,9 @@ fn apply_connection_string(mut b: MicrosoftAzureBuilder, cs: &str) -> Result<Mic
                 }
                 b = b.with_endpoint(endpoint);
             }
-            "usedevelopmentstorage" if v.trim().eq_ignore_ascii_case("true") => b = b.with_use_emulator(true),
+            "usedevelopmentstorage" if v.trim().eq_ignore_ascii_case("true") => {
+                b = b.with_use_emulator(true)
+            }
             _ => {}
         }
     }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder,
-    RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Float64Builder, Int32Builder,
+    Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
@@ -141,7 +141,10 @@ pub fn calls_batch(records: &[&CallRecord]) -> Result<RecordBatch, ArrowError> {
     for r in records {
         cost.append_option(r.cost.as_ref().and_then(decimal_units));
     }
-    let cost = Arc::new(cost.finish().with_precision_and_scale(COST_PRECISION, COST_SCALE)?) as ArrayRef;
+    let cost = Arc::new(
+        cost.finish()
+            .with_precision_and_scale(COST_PRECISION, COST_SCALE)?,
+    ) as ArrayRef;
 
     let columns: Vec<ArrayRef> = vec![
         col!(StringBuilder, |r| Some(r.request_id.as_str())),

@@ -99,17 +99,39 @@ async fn commits_record_progress_and_skip_what_is_stored() {
     let url = dir.path().display().to_string();
     let mut lake = Lake::open(&url).unwrap();
     assert_eq!(lake.progress("file-abc").await.unwrap(), None);
-    let w = lake.write(&commit(1, 10, 8, &[3, 10])).await.unwrap().unwrap();
+    let w = lake
+        .write(&commit(1, 10, 8, &[3, 10]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((w.calls, w.dead_letters), (2, 1));
 
     // A new writer (a restart) sees the progress from the manifest.
     let mut lake = Lake::open(&url).unwrap();
-    assert_eq!(lake.progress("file-abc").await.unwrap(), Some(Progress { last: 10, resume: 8 }));
+    assert_eq!(
+        lake.progress("file-abc").await.unwrap(),
+        Some(Progress {
+            last: 10,
+            resume: 8
+        })
+    );
     // A replay of [8, 15]: records owned at or below 10 are not written again.
-    let w = lake.write(&commit(8, 15, 16, &[10, 12])).await.unwrap().unwrap();
+    let w = lake
+        .write(&commit(8, 15, 16, &[10, 12]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(w.calls, 1);
-    assert_eq!(w.dead_letters, 0, "the dead letter of line 8 was stored already");
-    assert!(lake.write(&commit(1, 15, 16, &[3])).await.unwrap().is_none());
+    assert_eq!(
+        w.dead_letters, 0,
+        "the dead letter of line 8 was stored already"
+    );
+    assert!(
+        lake.write(&commit(1, 15, 16, &[3]))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(lake.committed_files(Table::Calls).await.unwrap().len(), 2);
 }
 

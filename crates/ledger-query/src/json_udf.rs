@@ -19,7 +19,10 @@ use datafusion::logical_expr::{
 use serde_json::Value;
 
 pub fn udfs() -> Vec<ScalarUDF> {
-    vec![ScalarUDF::from(JsonGet::new()), ScalarUDF::from(JsonArrayJoin::new())]
+    vec![
+        ScalarUDF::from(JsonGet::new()),
+        ScalarUDF::from(JsonArrayJoin::new()),
+    ]
 }
 
 enum Step {
@@ -111,8 +114,12 @@ impl ScalarUDFImpl for JsonGet {
             let steps: Vec<Step> = arrays[1..]
                 .iter()
                 .map(|a| match ScalarValue::try_from_array(a, i) {
-                    Ok(ScalarValue::Int64(Some(n))) => Step::Index(usize::try_from(n).unwrap_or(usize::MAX)),
-                    Ok(ScalarValue::Int32(Some(n))) => Step::Index(usize::try_from(n).unwrap_or(usize::MAX)),
+                    Ok(ScalarValue::Int64(Some(n))) => {
+                        Step::Index(usize::try_from(n).unwrap_or(usize::MAX))
+                    }
+                    Ok(ScalarValue::Int32(Some(n))) => {
+                        Step::Index(usize::try_from(n).unwrap_or(usize::MAX))
+                    }
                     _ => Step::Key(text_at(a, i).unwrap_or_default()),
                 })
                 .collect();
@@ -133,7 +140,10 @@ struct JsonArrayJoin {
 impl JsonArrayJoin {
     fn new() -> Self {
         JsonArrayJoin {
-            signature: Signature::exact(vec![DataType::Utf8, DataType::Utf8, DataType::Utf8], Volatility::Immutable),
+            signature: Signature::exact(
+                vec![DataType::Utf8, DataType::Utf8, DataType::Utf8],
+                Volatility::Immutable,
+            ),
         }
     }
 }
@@ -152,9 +162,11 @@ impl ScalarUDFImpl for JsonArrayJoin {
         let arrays = to_arrays(&args.args, args.number_rows)?;
         let mut out = StringBuilder::new();
         for i in 0..args.number_rows {
-            let (Some(text), Some(field), Some(sep)) =
-                (text_at(&arrays[0], i), text_at(&arrays[1], i), text_at(&arrays[2], i))
-            else {
+            let (Some(text), Some(field), Some(sep)) = (
+                text_at(&arrays[0], i),
+                text_at(&arrays[1], i),
+                text_at(&arrays[2], i),
+            ) else {
                 out.append_null();
                 continue;
             };
@@ -176,4 +188,3 @@ impl ScalarUDFImpl for JsonArrayJoin {
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
     }
 }
-

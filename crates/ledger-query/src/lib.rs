@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::{CsvReadOptions, DataFrame, SessionConfig, SessionContext};
 use ledger_lake::{Lake, LakeError, Table};
 
@@ -38,12 +40,22 @@ impl TimeRange {
     fn predicate(&self, column: &str) -> String {
         let mut p = Vec::new();
         if let Some(s) = self.since {
-            p.push(format!("{column} >= TIMESTAMP '{}'", s.format("%Y-%m-%dT%H:%M:%S%.6fZ")));
+            p.push(format!(
+                "{column} >= TIMESTAMP '{}'",
+                s.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            ));
         }
         if let Some(u) = self.until {
-            p.push(format!("{column} < TIMESTAMP '{}'", u.format("%Y-%m-%dT%H:%M:%S%.6fZ")));
+            p.push(format!(
+                "{column} < TIMESTAMP '{}'",
+                u.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            ));
         }
-        if p.is_empty() { "TRUE".to_string() } else { p.join(" AND ") }
+        if p.is_empty() {
+            "TRUE".to_string()
+        } else {
+            p.join(" AND ")
+        }
     }
 }
 
@@ -61,8 +73,14 @@ pub struct LedgerQuery {
 }
 
 const VIEWS: &[(&str, &str)] = &[
-    ("ApiManagementGatewayLogs", include_str!("../../../queries/views/ApiManagementGatewayLogs.sql")),
-    ("ApiManagementGatewayLlmLog", include_str!("../../../queries/views/ApiManagementGatewayLlmLog.sql")),
+    (
+        "ApiManagementGatewayLogs",
+        include_str!("../../../queries/views/ApiManagementGatewayLogs.sql"),
+    ),
+    (
+        "ApiManagementGatewayLlmLog",
+        include_str!("../../../queries/views/ApiManagementGatewayLlmLog.sql"),
+    ),
 ];
 
 impl LedgerQuery {
@@ -75,7 +93,14 @@ impl LedgerQuery {
             ctx.register_udf(f);
         }
 
-        register_table(&ctx, lake, Table::Calls, "calls_all", ledger_lake::schema::calls_schema()).await?;
+        register_table(
+            &ctx,
+            lake,
+            Table::Calls,
+            "calls_all",
+            ledger_lake::schema::calls_schema(),
+        )
+        .await?;
         register_table(
             &ctx,
             lake,
@@ -101,8 +126,12 @@ impl LedgerQuery {
                     Field::new("cost_quota", DataType::Float64, true),
                 ]);
                 let p = path.to_string_lossy().to_string();
-                ctx.register_csv("quotas", &p, CsvReadOptions::new().has_header(true).schema(&schema))
-                    .await?;
+                ctx.register_csv(
+                    "quotas",
+                    &p,
+                    CsvReadOptions::new().has_header(true).schema(&schema),
+                )
+                .await?;
             }
             None => {
                 let schema: SchemaRef = Arc::new(Schema::new(vec![
@@ -113,7 +142,8 @@ impl LedgerQuery {
             }
         }
         for (name, body) in VIEWS {
-            ctx.sql(&format!("CREATE VIEW \"{name}\" AS {body}")).await?;
+            ctx.sql(&format!("CREATE VIEW \"{name}\" AS {body}"))
+                .await?;
         }
         Ok(LedgerQuery { ctx })
     }
@@ -147,12 +177,18 @@ async fn register_table(
         ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
         return Ok(());
     }
-    let base = lake.location().store_url.as_str().trim_end_matches('/').to_string();
+    let base = lake
+        .location()
+        .store_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
     let urls = files
         .iter()
         .map(|p| ListingTableUrl::parse(format!("{base}/{p}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
