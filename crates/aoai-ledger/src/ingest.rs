@@ -46,6 +46,18 @@ pub struct Summary {
     pub commits: u64,
 }
 
+impl std::ops::AddAssign for Summary {
+    fn add_assign(&mut self, o: Summary) {
+        self.events += o.events;
+        self.skipped_lines += o.skipped_lines;
+        self.calls_written += o.calls_written;
+        self.partial_calls += o.partial_calls;
+        self.dead_letters_written += o.dead_letters_written;
+        self.duplicates += o.duplicates;
+        self.commits += o.commits;
+    }
+}
+
 impl Summary {
     fn add(&mut self, stats: Stats) {
         self.events += stats.events;

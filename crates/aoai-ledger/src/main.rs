@@ -249,15 +249,8 @@ async fn main() -> Result<()> {
             let mut total = Summary::default();
             for f in &files {
                 let mut source = LineSource::open(f)?;
-                let s =
+                total +=
                     ingest_source(&mut source, &mut lake, &config, BatchLimits::default()).await?;
-                total.events += s.events;
-                total.skipped_lines += s.skipped_lines;
-                total.calls_written += s.calls_written;
-                total.partial_calls += s.partial_calls;
-                total.dead_letters_written += s.dead_letters_written;
-                total.duplicates += s.duplicates;
-                total.commits += s.commits;
             }
             println!(
                 "events: {}  calls written: {}  partial calls: {}  dead letters: {}  duplicates ignored: {}  lines already in lake: {}  lake: {}",

@@ -11,11 +11,20 @@ use crate::model::{BodyKind, BodyPart, CallMeta, CallRecord, Operation, Role, Us
 use crate::{redact, tokens};
 
 /// How records are built.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AssembleOptions {
     pub prices: PriceTable,
     /// Mask e-mail addresses, phone and card numbers in prompt and response text.
     pub mask_pii: bool,
+}
+
+impl Default for AssembleOptions {
+    fn default() -> Self {
+        AssembleOptions {
+            prices: PriceTable::builtin(),
+            mask_pii: false,
+        }
+    }
 }
 
 /// Merge order of roles: the richest envelope first; first value wins.
