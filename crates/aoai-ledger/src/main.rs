@@ -238,6 +238,7 @@ async fn main() -> Result<()> {
             }
             let config = LedgerConfig {
                 timeout: chrono::Duration::seconds(timeout),
+                expiry_min_gap: ledger_core::correlate::DEFAULT_MIN_GAP,
                 assemble: AssembleOptions { prices, mask_pii },
             };
             let mut lake = Lake::open(&lake.lake)?;

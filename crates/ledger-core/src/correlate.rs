@@ -29,6 +29,8 @@ pub struct PendingCall {
     pub parts: Vec<Held>,
     /// Stream time of the last fragment, for the timeout.
     pub last_seen: DateTime<Utc>,
+    /// The correlator's fragment count at the last fragment.
+    last_tick: u64,
 }
 
 impl PendingCall {
@@ -122,8 +124,16 @@ pub struct Correlator {
     recent: HashMap<(Dialect, String), (DateTime<Utc>, Vec<Fragment>)>,
     recent_order: VecDeque<((Dialect, String), DateTime<Utc>)>,
     timeout: Duration,
+    /// Fragments that must follow a call's last one before it may expire:
+    /// one event stamped far ahead (a skewed policy clock) must not flush
+    /// every pending call at once.
+    min_gap: u64,
+    ticks: u64,
     duplicates: u64,
 }
+
+/// Default for [`Correlator::with_min_gap`].
+pub const DEFAULT_MIN_GAP: u64 = 1000;
 
 /// What happened to one fragment.
 #[derive(Debug)]
@@ -143,8 +153,15 @@ impl Correlator {
             recent: HashMap::new(),
             recent_order: VecDeque::new(),
             timeout,
+            min_gap: DEFAULT_MIN_GAP,
+            ticks: 0,
             duplicates: 0,
         }
+    }
+
+    pub fn with_min_gap(mut self, min_gap: u64) -> Self {
+        self.min_gap = min_gap;
+        self
     }
 
     pub fn pending_len(&self) -> usize {
@@ -161,6 +178,7 @@ impl Correlator {
 
     /// Adds a fragment seen at `now` (stream time).
     pub fn add(&mut self, position: Position, fragment: Fragment, now: DateTime<Utc>) -> Outcome {
+        self.ticks += 1;
         let id = (fragment.dialect, fragment.key.clone());
         if let Some((_, seen)) = self.recent.get(&id)
             && seen.contains(&fragment)
@@ -176,6 +194,7 @@ impl Correlator {
                 key: fragment.key.clone(),
                 parts: Vec::new(),
                 last_seen: now,
+                last_tick: 0,
             });
         if call.parts.iter().any(|h| h.fragment == fragment) {
             self.duplicates += 1;
@@ -183,6 +202,7 @@ impl Correlator {
         }
         call.parts.push(Held { position, fragment });
         call.last_seen = call.last_seen.max(now);
+        call.last_tick = self.ticks;
         if !call.is_complete() {
             return Outcome::Pending;
         }
@@ -213,13 +233,14 @@ impl Correlator {
         }
     }
 
-    /// Releases calls not touched within the timeout before `now`.
+    /// Releases calls not touched within the timeout before `now` (and
+    /// followed by at least the minimum gap of fragments).
     pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<Released> {
         let deadline = now - self.timeout;
         let ids: Vec<_> = self
             .pending
             .iter()
-            .filter(|(_, c)| c.last_seen < deadline)
+            .filter(|(_, c)| c.last_seen < deadline && self.ticks - c.last_tick >= self.min_gap)
             .map(|(k, _)| k.clone())
             .collect();
         self.release(ids, now)
@@ -326,11 +347,46 @@ mod tests {
     #[test]
     fn orphans_expire_as_partial() {
         let t = Utc::now();
-        let mut c = Correlator::new(Duration::seconds(60));
+        let mut c = Correlator::new(Duration::seconds(60)).with_min_gap(0);
         c.add(pos(1), frag(Role::Request, "x", chunk(0, 1, "q")), t);
         assert!(c.expire(t + Duration::seconds(30)).is_empty());
         let out = c.expire(t + Duration::seconds(61));
         assert_eq!(out.len(), 1);
         assert!(!out[0].complete);
+    }
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+    use crate::model::CallMeta;
+
+    #[test]
+    fn one_event_far_ahead_does_not_flush_everything() {
+        let t = Utc::now();
+        let f = |k: &str, role| Fragment {
+            dialect: Dialect::EnterpriseLogging,
+            key: k.into(),
+            role,
+            meta: CallMeta::default(),
+            request_body: None,
+            response_body: None,
+        };
+        let p = |s| Position {
+            partition: "0".into(),
+            sequence: s,
+        };
+        let mut c = Correlator::new(Duration::seconds(60)).with_min_gap(3);
+        c.add(p(1), f("a", Role::Request), t);
+        c.add(p(2), f("b", Role::Request), t + Duration::days(1));
+        assert!(
+            c.expire(t + Duration::days(1)).is_empty(),
+            "too few fragments since"
+        );
+        c.add(p(3), f("c", Role::Request), t + Duration::days(1));
+        c.add(p(4), f("d", Role::Request), t + Duration::days(1));
+        let out = c.expire(t + Duration::days(1));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].call.key, "a");
     }
 }

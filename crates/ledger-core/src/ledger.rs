@@ -95,6 +95,8 @@ struct OpenRange {
 pub struct LedgerConfig {
     /// How long a call may wait for its missing parts (stream time).
     pub timeout: Duration,
+    /// Fragments that must follow a call before it may time out.
+    pub expiry_min_gap: u64,
     pub assemble: AssembleOptions,
 }
 
@@ -102,6 +104,7 @@ impl Default for LedgerConfig {
     fn default() -> Self {
         LedgerConfig {
             timeout: Duration::minutes(10),
+            expiry_min_gap: crate::correlate::DEFAULT_MIN_GAP,
             assemble: AssembleOptions::default(),
         }
     }
@@ -120,7 +123,7 @@ pub struct Ledger {
 impl Ledger {
     pub fn new(config: LedgerConfig) -> Self {
         Ledger {
-            correlator: Correlator::new(config.timeout),
+            correlator: Correlator::new(config.timeout).with_min_gap(config.expiry_min_gap),
             opts: config.assemble,
             open: BTreeMap::new(),
             stream_time: None,
