@@ -223,7 +223,15 @@ fn no_secret_from_the_fixtures_reaches_the_lake() {
         .collect();
     args.extend(files.iter().map(String::as_str));
     args.extend(["--lake", lake.as_str()]);
-    ok(&args);
+    // Verbose logs too: no secret may reach a log line.
+    let out = Command::new(env!("CARGO_BIN_EXE_aoai-ledger"))
+        .args(&args)
+        .env("AOAI_LEDGER_LOG", "debug")
+        .env("AOAI_LEDGER_LOG_FORMAT", "json")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let logs = String::from_utf8_lossy(&out.stderr).to_string();
     let secrets = planted_secrets();
     assert!(
         !secrets.is_empty(),
@@ -245,6 +253,7 @@ fn no_secret_from_the_fixtures_reaches_the_lake() {
     }
     for s in &secrets {
         assert!(!text.contains(s.as_str()), "secret {s} found in the lake");
+        assert!(!logs.contains(s.as_str()), "secret {s} found in the logs");
     }
     assert!(
         !text.contains("SECRET"),

@@ -51,7 +51,11 @@ fn check(input: &Path) {
     let golden = input.with_extension("records.json");
     let actual = records_of(input);
     if std::env::var("UPDATE_GOLDEN").is_ok() {
-        std::fs::write(&golden, serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &golden,
+            serde_json::to_string_pretty(&actual).unwrap() + "\n",
+        )
+        .unwrap();
         return;
     }
     let expected: Value = serde_json::from_str(

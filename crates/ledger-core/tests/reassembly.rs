@@ -157,3 +157,48 @@ fn a_lone_half_is_flushed_as_partial_not_dropped() {
     assert!(!r[0].complete);
     assert!(r[0].warnings.iter().any(|w| w.contains("partial")));
 }
+
+#[test]
+fn pii_is_masked_only_when_asked() {
+    let request = r#"{"messages":[{"role":"user","content":"Mail jane.doe@example.com or call +44 20 7946 0958"}]}"#;
+    let response = r#"{"id":"x","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Card 4111 1111 1111 1111 noted."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":5,"total_tokens":10}}"#;
+    let events = [
+        envelope("request", request, 0, 1),
+        envelope("response", response, 0, 1),
+    ];
+    let plain = run(&events);
+    assert!(
+        plain[0]
+            .prompt_text
+            .as_deref()
+            .unwrap()
+            .contains("jane.doe@example.com")
+    );
+
+    let mut config = LedgerConfig::default();
+    config.assemble.mask_pii = true;
+    let mut ledger = Ledger::new(config);
+    for (i, e) in events.iter().enumerate() {
+        ledger.process(
+            RawEvent {
+                position: Position {
+                    partition: "0".into(),
+                    sequence: i as i64 + 1,
+                },
+                offset: None,
+                enqueued_time: None,
+                body: serde_json::to_vec(e).unwrap(),
+            },
+            Utc::now(),
+        );
+    }
+    let r = &ledger.take_commit("0").unwrap().records[0].item;
+    let all = format!(
+        "{:?} {:?} {:?}",
+        r.prompt_text, r.response_text, r.response_body
+    );
+    assert!(!all.contains("jane.doe@example.com"), "{all}");
+    assert!(!all.contains("7946 0958"), "{all}");
+    assert!(!all.contains("4111 1111 1111 1111"), "{all}");
+    assert!(all.contains("[email]") && all.contains("[card]"), "{all}");
+}
