@@ -55,6 +55,12 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
         apply_url(&mut meta, url);
     }
     meta.operation_id = operation_id(o.text("operationId").as_deref(), url.as_deref(), None);
+    // The policy leaves out streamed bodies when SSE capture is off.
+    if o.text("bodyOmitted")
+        .is_some_and(|r| r.eq_ignore_ascii_case("streaming"))
+    {
+        meta.is_stream = Some(true);
+    }
 
     let body = match o.get("body").and_then(super::common::body_text) {
         Some(text) => Some(chunk_part(o, text, ctx.cut("body"))?),
@@ -76,9 +82,16 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
 
 /// The body as chunk `index` of `count` (a whole body without `chunk`).
 fn chunk_part(o: Obj<'_>, text: String, cut: bool) -> Result<BodyPart, DecodeError> {
-    let (index, count) = match o.obj("chunk") {
-        Some(c) => (c.int("index").unwrap_or(0), c.int("count").unwrap_or(1)),
-        None => (0, 1),
+    // `truncated`: the policy cut the body after its last event.
+    let (index, count, policy_cut) = match o.obj("chunk") {
+        Some(c) => (
+            c.int("index").unwrap_or(0),
+            c.int("count").unwrap_or(1),
+            c.get("truncated")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+        ),
+        None => (0, 1, false),
     };
     let index = u32::try_from(index).map_err(|_| invalid(D, "chunk", "index out of range"))?;
     let count = u32::try_from(count).map_err(|_| invalid(D, "chunk", "count out of range"))?;
@@ -90,7 +103,7 @@ fn chunk_part(o: Obj<'_>, text: String, cut: bool) -> Result<BodyPart, DecodeErr
         index,
         count: Some(count),
         text,
-        truncated: cut,
+        truncated: cut || policy_cut,
     })
 }
 
