@@ -61,6 +61,17 @@ struct OutArgs {
     out: Option<PathBuf>,
 }
 
+/// What a query reads and where its output goes.
+#[derive(clap::Args, Clone)]
+struct Target {
+    #[command(flatten)]
+    lake: LakeArg,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[command(flatten)]
+    out: OutArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Ingest JSON Lines (one Event Hubs event body per line) into the lake.
@@ -88,42 +99,30 @@ enum Command {
     Report {
         name: String,
         #[command(flatten)]
-        lake: LakeArg,
-        #[command(flatten)]
-        range: RangeArgs,
+        target: Target,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         /// Cost quotas for cost-by-subscription: CSV `subscription_id,cost_quota`.
         #[arg(long)]
         quota: Option<PathBuf>,
-        #[command(flatten)]
-        out: OutArgs,
     },
     /// Run SQL over the lake (tables `calls`, `dead_letters`; views
     /// `"ApiManagementGatewayLogs"`, `"ApiManagementGatewayLlmLog"`).
     Sql {
         query: String,
         #[command(flatten)]
-        lake: LakeArg,
-        #[command(flatten)]
-        range: RangeArgs,
+        target: Target,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        #[command(flatten)]
-        out: OutArgs,
     },
     /// Export a table of the lake.
     Export {
         #[arg(value_enum)]
         table: ExportTable,
         #[command(flatten)]
-        lake: LakeArg,
-        #[command(flatten)]
-        range: RangeArgs,
+        target: Target,
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
-        #[command(flatten)]
-        out: OutArgs,
     },
 }
 
@@ -200,6 +199,22 @@ async fn run_query(
     let batches = df.collect().await?;
     output::write(&batches, format, sink(out)?)?;
     Ok(())
+}
+
+/// Opens the target's lake and runs one query over the target's range.
+async fn query(
+    target: &Target,
+    default: DefaultRange,
+    quotas: Option<PathBuf>,
+    what: Query<'_>,
+    format: Format,
+) -> Result<()> {
+    let lake = Lake::open(&target.lake.lake)?;
+    let opts = QueryOptions {
+        range: range(&target.range, default)?,
+        quotas,
+    };
+    run_query(&lake, opts, what, format, &target.out).await
 }
 
 enum Query<'a> {
@@ -282,73 +297,35 @@ async fn main() -> Result<()> {
         }
         Command::Report {
             name,
-            lake,
-            range: ra,
+            target,
             format,
             quota,
-            out,
         } => {
             let report = ledger_query::reports::find(&name).with_context(|| {
                 format!("unknown report `{name}` (run `aoai-ledger reports` for the list)")
             })?;
-            let opts = QueryOptions {
-                range: range(&ra, report.default_range)?,
-                quotas: quota,
-            };
-            run_query(
-                &Lake::open(&lake.lake)?,
-                opts,
-                Query::Report(&name),
-                format,
-                &out,
-            )
-            .await?;
+            let what = Query::Report(&name);
+            query(&target, report.default_range, quota, what, format).await?;
         }
         Command::Sql {
-            query,
-            lake,
-            range: ra,
+            query: sql,
+            target,
             format,
-            out,
         } => {
-            let opts = QueryOptions {
-                range: range(&ra, DefaultRange::All)?,
-                quotas: None,
-            };
-            run_query(
-                &Lake::open(&lake.lake)?,
-                opts,
-                Query::Sql(&query),
-                format,
-                &out,
-            )
-            .await?;
+            query(&target, DefaultRange::All, None, Query::Sql(&sql), format).await?;
         }
         Command::Export {
             table,
-            lake,
-            range: ra,
+            target,
             format,
-            out,
         } => {
-            let opts = QueryOptions {
-                range: range(&ra, DefaultRange::All)?,
-                quotas: None,
-            };
             let sql = match table {
                 ExportTable::Calls => "SELECT * FROM calls ORDER BY request_time, request_id",
                 ExportTable::DeadLetters => {
                     "SELECT * FROM dead_letters ORDER BY eh_partition, eh_sequence"
                 }
             };
-            run_query(
-                &Lake::open(&lake.lake)?,
-                opts,
-                Query::Sql(sql),
-                format,
-                &out,
-            )
-            .await?;
+            query(&target, DefaultRange::All, None, Query::Sql(sql), format).await?;
         }
     }
     Ok(())
