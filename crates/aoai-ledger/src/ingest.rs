@@ -74,7 +74,7 @@ pub async fn ingest_source(
 ) -> Result<Summary, IngestError> {
     let partition = source.partition().to_string();
     let progress = lake.progress(&partition).await?;
-    let from = progress.map_or(1, |p| p.resume);
+    let from = progress.as_ref().map_or(1, |p| p.resume);
     let mut summary = Summary {
         skipped_lines: (from - 1).max(0) as u64,
         ..Summary::default()
@@ -82,6 +82,9 @@ pub async fn ingest_source(
     tracing::info!(source = source.name(), partition = %partition, resume = from, "ingest start");
 
     let mut ledger = Ledger::new(config.clone());
+    if let Some(p) = progress {
+        ledger.resume_from(&partition, p.last, p.pending, p.clock);
+    }
     let mut bytes = 0usize;
     while let Some(event) = source.next_event(from)? {
         // Commit before the next event, never after a drain: see ledger.rs.

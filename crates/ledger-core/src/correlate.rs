@@ -233,6 +233,21 @@ impl Correlator {
         }
     }
 
+    /// Restarts the timeout of the pending calls `which` selects, as of `now`.
+    pub fn refresh(&mut self, mut which: impl FnMut(&PendingCall) -> bool, now: DateTime<Utc>) {
+        for c in self.pending.values_mut().filter(|c| which(c)) {
+            c.last_seen = c.last_seen.max(now);
+            c.last_tick = self.ticks;
+        }
+    }
+
+    /// Forgets the pending calls `keep` rejects; returns how many.
+    pub fn retain(&mut self, mut keep: impl FnMut(&PendingCall) -> bool) -> usize {
+        let before = self.pending.len();
+        self.pending.retain(|_, c| keep(c));
+        before - self.pending.len()
+    }
+
     /// Releases calls not touched within the timeout before `now` (and
     /// followed by at least the minimum gap of fragments).
     pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<Released> {

@@ -12,12 +12,12 @@
 //! an event is processed, never right after [`Ledger::drain`] has nothing to
 //! attach to (see [`Ledger::drain`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::assemble::{AssembleOptions, assemble};
-use crate::correlate::{Correlator, Outcome, Released};
+use crate::correlate::{Correlator, Outcome, PendingCall, Released};
 use crate::dialects;
 use crate::model::{CallRecord, DeadLetter, Position, RawEvent};
 use crate::redact;
@@ -40,6 +40,20 @@ pub struct Commit {
     pub resume: i64,
     pub records: Vec<Owned<CallRecord>>,
     pub dead_letters: Vec<Owned<DeadLetter>>,
+    /// Identities ([`call_identity`]) of the calls pending at `last`: a
+    /// replay from `resume` keeps exactly these (see [`Ledger::resume_from`]).
+    pub pending: Vec<String>,
+    /// The stream clock at `last`: a replay restarts the timeouts of the
+    /// pending calls from it.
+    pub clock: Option<DateTime<Utc>>,
+}
+
+/// A short stable identity of a call (dialect and correlation key, hashed):
+/// stored with a commit, never the key itself.
+pub fn call_identity(dialect: crate::model::Dialect, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("{}\n{key}", dialect.as_str()).as_bytes());
+    hex::encode(&d[..8])
 }
 
 impl Commit {
@@ -69,6 +83,8 @@ impl Commit {
                 .filter(|r| r.owner > done)
                 .cloned()
                 .collect(),
+            pending: self.pending.clone(),
+            clock: self.clock,
         })
     }
 }
@@ -110,6 +126,13 @@ impl Default for LedgerConfig {
     }
 }
 
+#[derive(Debug)]
+struct Replay {
+    last: i64,
+    pending: HashSet<String>,
+    clock: Option<DateTime<Utc>>,
+}
+
 pub struct Ledger {
     correlator: Correlator,
     opts: AssembleOptions,
@@ -118,6 +141,8 @@ pub struct Ledger {
     /// decides them as the first run did.
     stream_time: Option<DateTime<Utc>>,
     stats: Stats,
+    /// Per partition being replayed: what its last commit recorded.
+    replay: BTreeMap<String, Replay>,
 }
 
 impl Ledger {
@@ -128,6 +153,51 @@ impl Ledger {
             open: BTreeMap::new(),
             stream_time: None,
             stats: Stats::default(),
+            replay: BTreeMap::new(),
+        }
+    }
+
+    /// Declares that `partition` is re-read from its resume point after a
+    /// commit that ended at `last` with `pending` calls. A replay rebuilds
+    /// calls the first run had already let go of (timed out before `last`,
+    /// under a clock the replay does not see); when the replay passes
+    /// `last`, every rebuilt call the first run did not hold is dropped, so
+    /// it cannot be written a second time. No timeout fires during the
+    /// replay; afterwards the kept calls' timeouts restart from the commit's
+    /// clock.
+    pub fn resume_from(
+        &mut self,
+        partition: &str,
+        last: i64,
+        pending: impl IntoIterator<Item = String>,
+        clock: Option<DateTime<Utc>>,
+    ) {
+        let replay = Replay {
+            last,
+            pending: pending.into_iter().collect(),
+            clock,
+        };
+        self.replay.insert(partition.to_string(), replay);
+    }
+
+    fn end_replay(&mut self, partition: &str) {
+        let Some(replay) = self.replay.remove(partition) else {
+            return;
+        };
+        let ours = |c: &PendingCall| c.parts.iter().all(|h| h.position.partition == partition);
+        let dropped = self
+            .correlator
+            .retain(|c| !ours(c) || replay.pending.contains(&call_identity(c.dialect, &c.key)));
+        if let Some(clock) = replay.clock {
+            self.stream_time = self.stream_time.max(Some(clock));
+            self.correlator.refresh(ours, clock);
+        }
+        if dropped > 0 {
+            tracing::debug!(
+                partition,
+                dropped,
+                "replay: dropped calls the first run had already written"
+            );
         }
     }
 
@@ -146,6 +216,13 @@ impl Ledger {
     pub fn process(&mut self, event: RawEvent, received: DateTime<Utc>) {
         self.stats.events += 1;
         let seq = event.position.sequence;
+        if self
+            .replay
+            .get(&event.position.partition)
+            .is_some_and(|r| seq > r.last)
+        {
+            self.end_replay(&event.position.partition.clone());
+        }
         let range = self
             .open
             .entry(event.position.partition.clone())
@@ -192,6 +269,12 @@ impl Ledger {
             return;
         }
         self.stream_time = Some(t);
+        // No timeouts while replaying up to the last commit: the replay's
+        // clock lacks the events before the resume point, and a call the
+        // first run still held at its commit must not be flushed here.
+        if self.replay.contains_key(&owner.partition) {
+            return;
+        }
         for r in self.correlator.expire(t) {
             self.emit(owner, r);
         }
@@ -225,12 +308,30 @@ impl Ledger {
     /// is owned by the last event processed on its partition, which must not
     /// be committed yet: call this before the last [`Ledger::take_commit`].
     pub fn drain(&mut self) {
+        // A replay that never passed its commit cannot own what it flushes.
+        let committed: BTreeMap<String, i64> = self
+            .replay
+            .iter()
+            .map(|(p, r)| (p.clone(), r.last))
+            .collect();
+        for p in committed.keys() {
+            self.end_replay(p);
+        }
         let now = self.stream_time.unwrap_or_else(Utc::now);
         for r in self.correlator.drain(now) {
             let Some(partition) = r.call.parts.last().map(|h| h.position.partition.clone()) else {
                 continue;
             };
             let owner = self.open.get(&partition).map(|o| o.last);
+            if let (Some(last), Some(done)) = (owner, committed.get(&partition))
+                && last <= *done
+            {
+                tracing::error!(
+                    partition,
+                    "a pending call is flushed at an already committed position and will not be \
+                     written: drain must come before the last commit"
+                );
+            }
             if let Some(last) = owner {
                 let pos = Position {
                     partition,
@@ -276,6 +377,13 @@ impl Ledger {
         let dead_letters = std::mem::take(&mut range.dead_letters);
         range.first = None;
         let resume = self.resume_point(partition, last);
+        let mut pending: Vec<String> = self
+            .correlator
+            .pending()
+            .filter(|c| c.parts.iter().any(|h| h.position.partition == partition))
+            .map(|c| call_identity(c.dialect, &c.key))
+            .collect();
+        pending.sort();
         Some(Commit {
             partition: partition.to_string(),
             first,
@@ -283,6 +391,8 @@ impl Ledger {
             resume,
             records,
             dead_letters,
+            pending,
+            clock: self.stream_time,
         })
     }
 }

@@ -64,13 +64,17 @@ impl Table {
 }
 
 /// What a sink has durably stored for one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// Highest sequence number committed: records owned at or below it are
     /// already stored.
     pub last: i64,
     /// Where a consumer must resume reading to rebuild pending calls.
     pub resume: i64,
+    /// Identities of the calls pending at `last` (see `Ledger::resume_from`).
+    pub pending: Vec<String>,
+    /// The ledger's stream clock at `last`.
+    pub clock: Option<DateTime<Utc>>,
 }
 
 /// The commit point: one per committed range.
@@ -80,6 +84,11 @@ pub struct Manifest {
     pub first: i64,
     pub last: i64,
     pub resume: i64,
+    /// Identities of the calls pending at `last`.
+    #[serde(default)]
+    pub pending: Vec<String>,
+    #[serde(default)]
+    pub clock: Option<DateTime<Utc>>,
     pub calls: u64,
     pub dead_letters: u64,
     /// Data files, relative to the lake root.
@@ -145,7 +154,7 @@ impl Lake {
     /// crashed writer left. Cached: this writer is the partition's only one.
     pub async fn progress(&mut self, partition: &str) -> Result<Option<Progress>, LakeError> {
         if let Some(p) = self.progress.get(partition) {
-            return Ok(*p);
+            return Ok(p.clone());
         }
         let pid = partition_dir(partition);
         let prefix = self.path(&format!("_ledger/commits/{pid}"));
@@ -167,11 +176,15 @@ impl Lake {
                 Some(Progress {
                     last: m.last,
                     resume: m.resume,
+                    pending: m.pending,
+                    clock: m.clock,
                 })
             }
         };
-        self.delete_orphans(&pid, progress.map(|p| p.last)).await?;
-        self.progress.insert(partition.to_string(), progress);
+        self.delete_orphans(&pid, progress.as_ref().map(|p| p.last))
+            .await?;
+        self.progress
+            .insert(partition.to_string(), progress.clone());
         Ok(progress)
     }
 
@@ -255,6 +268,8 @@ impl Lake {
             first: commit.first,
             last: commit.last,
             resume: commit.resume,
+            pending: commit.pending.clone(),
+            clock: commit.clock,
             calls: commit.records.len() as u64,
             dead_letters: commit.dead_letters.len() as u64,
             files,
@@ -273,6 +288,8 @@ impl Lake {
             Some(Progress {
                 last: commit.last,
                 resume: commit.resume,
+                pending: commit.pending.clone(),
+                clock: commit.clock,
             }),
         );
         Ok(Some(WriteSummary {

@@ -90,6 +90,8 @@ fn commit(first: i64, last: i64, resume: i64, owners: &[i64]) -> Commit {
                 raw: b"{bad".to_vec(),
             },
         }],
+        pending: vec!["0123456789abcdef".into()],
+        clock: None,
     }
 }
 
@@ -112,7 +114,9 @@ async fn commits_record_progress_and_skip_what_is_stored() {
         lake.progress("file-abc").await.unwrap(),
         Some(Progress {
             last: 10,
-            resume: 8
+            resume: 8,
+            pending: vec!["0123456789abcdef".into()],
+            clock: None,
         })
     );
     // A replay of [8, 15]: records owned at or below 10 are not written again.
