@@ -121,7 +121,7 @@ pub struct Correlator {
     pending: HashMap<(Dialect, String), PendingCall>,
     /// Keys completed recently: a later exact duplicate of one of their
     /// events is dropped instead of starting a phantom partial call.
-    recent: HashMap<(Dialect, String), (DateTime<Utc>, Vec<Fragment>)>,
+    recent: HashMap<(Dialect, String), (DateTime<Utc>, Vec<u64>)>,
     recent_order: VecDeque<((Dialect, String), DateTime<Utc>)>,
     timeout: Duration,
     /// Fragments that must follow a call's last one before it may expire:
@@ -181,7 +181,7 @@ impl Correlator {
         self.ticks += 1;
         let id = (fragment.dialect, fragment.key.clone());
         if let Some((_, seen)) = self.recent.get(&id)
-            && seen.contains(&fragment)
+            && seen.contains(&fingerprint(&fragment))
         {
             self.duplicates += 1;
             return Outcome::Duplicate;
@@ -217,8 +217,12 @@ impl Correlator {
     }
 
     fn remember(&mut self, id: (Dialect, String), call: &PendingCall, now: DateTime<Utc>) {
-        let frags = call.parts.iter().map(|h| h.fragment.clone()).collect();
-        self.recent.insert(id.clone(), (now, frags));
+        let prints = call
+            .parts
+            .iter()
+            .map(|h| fingerprint(&h.fragment))
+            .collect();
+        self.recent.insert(id.clone(), (now, prints));
         self.recent_order.push_back((id, now));
         // Forget completed keys after twice the timeout: duplicates come close together.
         let horizon = now - self.timeout * 2;
@@ -284,6 +288,24 @@ impl Correlator {
         }
         out
     }
+}
+
+/// A hash of what makes a fragment the same event (its role, chunk and
+/// body text): kept for completed calls instead of the fragments themselves.
+fn fingerprint(f: &Fragment) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (f.role as u8).hash(&mut h);
+    for b in [&f.request_body, &f.response_body] {
+        if let Some(b) = b {
+            (b.index, b.count, &b.text).hash(&mut h);
+        } else {
+            0u8.hash(&mut h);
+        }
+    }
+    f.meta.request_time.hash(&mut h);
+    f.meta.response_time.hash(&mut h);
+    h.finish()
 }
 
 fn first_sequence(c: &PendingCall) -> Option<(String, i64)> {
