@@ -404,3 +404,34 @@ fn chrono_free_nanos() -> u128 {
         .map(|d| d.as_nanos())
         .unwrap_or(0)
 }
+
+#[test]
+fn exact_duplicate_deliveries_are_ignored() {
+    let (dir, lake) = lake_dir();
+    // Every event delivered twice, the second copies after all the first ones.
+    let sample = std::fs::read_to_string(SAMPLE).expect("sample");
+    let doubled = dir.path().join("doubled.jsonl");
+    std::fs::write(&doubled, format!("{sample}\n{sample}")).expect("write");
+    let summary = ok(&["ingest", doubled.to_str().expect("path"), "--lake", &lake]);
+    assert!(summary.contains("partial calls: 0"), "{summary}");
+    let r1 = ok(&[
+        "report",
+        "token-usage-by-ip-model",
+        "--lake",
+        &lake,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(sorted(r1_rows(&r1)), expected_r1());
+    let ids = ok(&[
+        "sql",
+        "SELECT count(*) AS calls, count(DISTINCT request_id) AS ids FROM calls",
+        "--lake",
+        &lake,
+        "--format",
+        "csv",
+    ]);
+    let row = ids.lines().nth(1).expect("row");
+    let (calls, distinct) = row.split_once(',').expect("two columns");
+    assert_eq!(calls, distinct, "a call was written twice: {ids}");
+}

@@ -182,9 +182,11 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
     if !released.complete {
         warnings.push(missing_parts(released));
     }
+    // One-event dialects log in the outbound section: their time is the
+    // response's, less the duration when they carry one.
     let request_time = meta.request_time.or_else(|| {
-        let (t, d) = (meta.response_time?, meta.duration_ms?);
-        Some(t - chrono::Duration::milliseconds(d))
+        let t = meta.response_time?;
+        Some(t - chrono::Duration::milliseconds(meta.duration_ms.unwrap_or(0)))
     });
     let duration_ms = meta.duration_ms.or_else(|| {
         let (a, b) = (meta.request_time?, meta.response_time?);

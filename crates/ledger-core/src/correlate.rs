@@ -121,8 +121,8 @@ pub struct Correlator {
     pending: HashMap<(Dialect, String), PendingCall>,
     /// Keys completed recently: a later exact duplicate of one of their
     /// events is dropped instead of starting a phantom partial call.
-    recent: HashMap<(Dialect, String), (DateTime<Utc>, Vec<u64>)>,
-    recent_order: VecDeque<((Dialect, String), DateTime<Utc>)>,
+    recent: HashMap<u64, (DateTime<Utc>, Vec<u64>)>,
+    recent_order: VecDeque<(u64, DateTime<Utc>)>,
     timeout: Duration,
     /// Fragments that must follow a call's last one before it may expire:
     /// one event stamped far ahead (a skewed policy clock) must not flush
@@ -131,6 +131,9 @@ pub struct Correlator {
     ticks: u64,
     duplicates: u64,
 }
+
+/// Completed calls remembered for duplicate detection, at most.
+const MAX_RECENT: usize = 500_000;
 
 /// Default for [`Correlator::with_min_gap`].
 pub const DEFAULT_MIN_GAP: u64 = 1000;
@@ -180,7 +183,7 @@ impl Correlator {
     pub fn add(&mut self, position: Position, fragment: Fragment, now: DateTime<Utc>) -> Outcome {
         self.ticks += 1;
         let id = (fragment.dialect, fragment.key.clone());
-        if let Some((_, seen)) = self.recent.get(&id)
+        if let Some((_, seen)) = self.recent.get(&id_hash(&id))
             && seen.contains(&fingerprint(&fragment))
         {
             self.duplicates += 1;
@@ -222,12 +225,16 @@ impl Correlator {
             .iter()
             .map(|h| fingerprint(&h.fragment))
             .collect();
-        self.recent.insert(id.clone(), (now, prints));
+        let id = id_hash(&id);
+        self.recent.insert(id, (now, prints));
         self.recent_order.push_back((id, now));
-        // Forget completed keys after twice the timeout: duplicates come close together.
-        let horizon = now - self.timeout * 2;
+        // Forget completed keys after a week of event time (or twice the
+        // timeout, if longer), and beyond a fixed number of keys: memory
+        // stays bounded (about 100 bytes a key), and redeliveries come well
+        // within that.
+        let horizon = now - (self.timeout * 2).max(Duration::days(7));
         while let Some((k, t)) = self.recent_order.front() {
-            if *t >= horizon {
+            if *t >= horizon && self.recent_order.len() <= MAX_RECENT {
                 break;
             }
             if self.recent.get(k).is_some_and(|(seen, _)| seen == t) {
@@ -288,6 +295,13 @@ impl Correlator {
         }
         out
     }
+}
+
+fn id_hash(id: &(Dialect, String)) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
 /// A hash of what makes a fragment the same event (its role, chunk and
