@@ -6,7 +6,7 @@ WITH costs AS (
     subscription_id AS "SubscriptionId",
     SUM(prompt_tokens) AS "PromptTokens",
     SUM(completion_tokens) AS "CompletionTokens",
-    CAST(SUM(cost) AS DOUBLE) AS "TotalCost",
+    SUM(cost) AS "TotalCost",
     MAX(currency) AS "Currency",
     SUM(CASE WHEN cost IS NULL AND total_tokens IS NOT NULL THEN 1 ELSE 0 END) AS "UnpricedCalls"
   FROM calls

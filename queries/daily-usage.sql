@@ -9,7 +9,7 @@ SELECT
   SUM(prompt_tokens) AS prompt_tokens,
   SUM(completion_tokens) AS completion_tokens,
   SUM(total_tokens) AS total_tokens,
-  CAST(SUM(cost) AS DOUBLE) AS cost,
+  SUM(cost) AS cost,
   MAX(currency) AS currency
 FROM calls
 GROUP BY 1, model, deployment, subscription_id, product_id

@@ -6,7 +6,7 @@ SELECT
   end_user,
   COUNT(*) AS calls,
   SUM(total_tokens) AS total_tokens,
-  CAST(SUM(cost) AS DOUBLE) AS cost,
+  SUM(cost) AS cost,
   RANK() OVER (ORDER BY SUM(total_tokens) DESC NULLS LAST) AS rank_by_tokens,
   RANK() OVER (ORDER BY SUM(cost) DESC NULLS LAST) AS rank_by_cost
 FROM calls
