@@ -230,29 +230,24 @@ impl Ledger {
         range.first.get_or_insert(seq);
         range.last = seq;
 
-        match dialects::decode(&event.body) {
+        match dialects::decode_event(&event.body) {
             Err(e) => {
-                self.stats.dead_letters += 1;
-                let dl = DeadLetter {
-                    eh_partition: event.position.partition.clone(),
-                    eh_sequence: seq,
-                    enqueued_time: event.enqueued_time,
-                    received_time: received,
-                    reason: redact::scrub_text(&e.to_string()),
-                    raw: redact::scrub_raw(&event.body),
-                };
-                self.push_dead(&event.position.partition, seq, dl);
+                self.dead_letter(&event, &e, &event.body, received);
                 self.advance_clock(event.enqueued_time, &event.position);
             }
-            Ok(fragments) => {
-                let event_time = fragments
+            Ok(decoded) => {
+                for r in &decoded.rejected {
+                    self.dead_letter(&event, &r.reason, &r.raw, received);
+                }
+                let event_time = decoded
+                    .fragments
                     .iter()
                     .filter_map(|f| f.meta.response_time.or(f.meta.request_time))
                     .max()
                     .or(event.enqueued_time);
                 self.advance_clock(event_time, &event.position);
                 let now = self.stream_time.unwrap_or(received);
-                for f in fragments {
+                for f in decoded.fragments {
                     if let Outcome::Complete(r) =
                         self.correlator.add(event.position.clone(), f, now)
                     {
@@ -261,6 +256,26 @@ impl Ledger {
                 }
             }
         }
+    }
+
+    /// Keeps what could not be used, with its bytes (secrets scrubbed) and why.
+    fn dead_letter(
+        &mut self,
+        event: &RawEvent,
+        reason: &crate::DecodeError,
+        raw: &[u8],
+        received: DateTime<Utc>,
+    ) {
+        self.stats.dead_letters += 1;
+        let dl = DeadLetter {
+            eh_partition: event.position.partition.clone(),
+            eh_sequence: event.position.sequence,
+            enqueued_time: event.enqueued_time,
+            received_time: received,
+            reason: redact::scrub_text(&reason.to_string()),
+            raw: redact::scrub_raw(raw),
+        };
+        self.push_dead(&event.position.partition, event.position.sequence, dl);
     }
 
     fn advance_clock(&mut self, t: Option<DateTime<Utc>>, owner: &Position) {

@@ -13,22 +13,32 @@ use super::common::{
     join_error, operation_id, request_headers, response_object, usage_of, whole_body,
 };
 use super::fields::{Obj, bool_value};
-use super::{Ctx, invalid, missing};
+use super::{Ctx, Decoded, Rejected, invalid, missing};
 
 const D: Dialect = Dialect::AzureMonitor;
 
 /// GatewayLogs keep at most this many bytes of each body.
 const BODY_LOG_LIMIT: usize = 8192;
 
-pub(super) fn decode(o: Obj<'_>, _ctx: &Ctx<'_>) -> Result<Vec<Fragment>, DecodeError> {
+/// Decodes every record; a record that cannot be used is returned as
+/// rejected (it becomes a dead letter) while the others go on.
+pub(super) fn decode(o: Obj<'_>, _ctx: &Ctx<'_>) -> Result<Decoded, DecodeError> {
     let records = o
         .get("records")
         .and_then(Value::as_array)
         .ok_or_else(|| missing(D, "records"))?;
     let mut out = Vec::new();
-    let mut first_error = None;
+    let mut rejected = Vec::new();
+    let reject = |reason: DecodeError, record: &Value| Rejected {
+        reason,
+        raw: serde_json::to_vec(record).unwrap_or_default(),
+    };
     for record in records {
         let Some(m) = record.as_object() else {
+            rejected.push(reject(
+                invalid(D, "records", "a record is not a JSON object"),
+                record,
+            ));
             continue;
         };
         let parsed;
@@ -57,17 +67,20 @@ pub(super) fn decode(o: Obj<'_>, _ctx: &Ctx<'_>) -> Result<Vec<Fragment>, Decode
         };
         match decoded {
             Ok(f) => out.push(f),
-            Err(e) => {
-                tracing::warn!(error = %e, "skipped an unusable azure-monitor record");
-                first_error.get_or_insert(e);
-            }
+            Err(e) => rejected.push(reject(e, record)),
         }
     }
     if out.is_empty() {
-        return Err(first_error
-            .unwrap_or_else(|| invalid(D, "records", "no GatewayLogs or GatewayLlmLogs record")));
+        // Nothing usable: the whole event is the dead letter.
+        return Err(rejected.into_iter().next().map_or_else(
+            || invalid(D, "records", "no GatewayLogs or GatewayLlmLogs record"),
+            |r| r.reason,
+        ));
     }
-    Ok(out)
+    Ok(Decoded {
+        fragments: out,
+        rejected,
+    })
 }
 
 /// A record: fields are looked up in `properties` first, then at the top
@@ -498,6 +511,28 @@ mod tests {
         assert_eq!(orphan.key, "chatcmpl-2");
         assert_eq!(orphan.meta.correlation_id, None);
         assert_eq!(orphan.response_body.as_ref().unwrap().index, 1);
+    }
+
+    #[test]
+    fn an_unusable_record_is_rejected_and_the_others_kept() {
+        let body = br#"{"records":[
+            {"category":"GatewayLogs","correlationId":"c-1","time":"2026-11-20T10:00:00Z","properties":{"responseCode":200}},
+            {"category":"GatewayLogs","properties":{"url":"x","requestHeaders":{"api-key":"k-SECRET"}}},
+            "not a record"
+        ]}"#;
+        let d = super::super::decode_event(body).unwrap();
+        assert_eq!(d.fragments.len(), 1);
+        assert_eq!(d.fragments[0].key, "c-1");
+        assert_eq!(d.rejected.len(), 2);
+        assert!(matches!(
+            d.rejected[0].reason,
+            crate::DecodeError::MissingField {
+                field: "correlationId",
+                ..
+            }
+        ));
+        // The raw part is the record itself (secrets are scrubbed when it is kept).
+        assert!(String::from_utf8_lossy(&d.rejected[0].raw).contains("\"url\":\"x\""));
     }
 
     #[test]

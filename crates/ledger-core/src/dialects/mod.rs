@@ -22,12 +22,34 @@ use fields::Obj;
 
 pub use common::DEFAULT_KEY_SALT;
 
+/// A part of an event that could not be used while the rest could (an
+/// azure-monitor record): it becomes a dead letter of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub reason: DecodeError,
+    /// The part's own JSON.
+    pub raw: Vec<u8>,
+}
+
+/// What one event decodes to.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decoded {
+    pub fragments: Vec<Fragment>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Decodes one event body: [`decode_event`] without the rejected parts.
+pub fn decode(body: &[u8]) -> Result<Vec<Fragment>, DecodeError> {
+    decode_event(body).map(|d| d.fragments)
+}
+
 /// Decodes one event body. An event may hold several calls' fragments
-/// (azure-monitor `records`). Unknown shapes are an error (→ dead letter).
+/// (azure-monitor `records`), and parts of it may be rejected while the
+/// rest is used. Unknown shapes are an error (→ dead letter).
 ///
 /// An event cut short by APIM's 200 KB limit is repaired as far as it can
 /// be: the body that was cut is kept and flagged `truncated`.
-pub fn decode(body: &[u8]) -> Result<Vec<Fragment>, DecodeError> {
+pub fn decode_event(body: &[u8]) -> Result<Decoded, DecodeError> {
     let (value, cut_field) = parse(body)?;
     let Value::Object(map) = &value else {
         return Err(DecodeError::UnknownDialect(
@@ -39,15 +61,17 @@ pub fn decode(body: &[u8]) -> Result<Vec<Fragment>, DecodeError> {
         raw: body,
         cut_field,
     };
+    let one = |f: Fragment| Decoded {
+        fragments: vec![f],
+        rejected: Vec::new(),
+    };
     match detect(o) {
-        Some(Dialect::LedgerV1) => ledger_v1::decode(o, &ctx).map(|f| vec![f]),
+        Some(Dialect::LedgerV1) => ledger_v1::decode(o, &ctx).map(one),
         Some(Dialect::AzureMonitor) => azure_monitor::decode(o, &ctx),
-        Some(Dialect::EnterpriseLogging) => enterprise_logging::decode(o, &ctx).map(|f| vec![f]),
-        Some(Dialect::EnterpriseLoggingTf) => {
-            enterprise_logging_tf::decode(o, &ctx).map(|f| vec![f])
-        }
-        Some(Dialect::Chargeback) => chargeback::decode(o, &ctx).map(|f| vec![f]),
-        Some(Dialect::AiGateway2024) => ai_gateway_2024::decode(o, &ctx).map(|f| vec![f]),
+        Some(Dialect::EnterpriseLogging) => enterprise_logging::decode(o, &ctx).map(one),
+        Some(Dialect::EnterpriseLoggingTf) => enterprise_logging_tf::decode(o, &ctx).map(one),
+        Some(Dialect::Chargeback) => chargeback::decode(o, &ctx).map(one),
+        Some(Dialect::AiGateway2024) => ai_gateway_2024::decode(o, &ctx).map(one),
         None => Err(DecodeError::UnknownDialect(key_list(map))),
     }
 }
