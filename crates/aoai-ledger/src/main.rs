@@ -89,6 +89,15 @@ enum Command {
         /// Mask e-mail addresses, phone and card numbers in prompts and responses.
         #[arg(long)]
         mask_pii: bool,
+        /// Salt for hashing raw subscription keys some dialects log; set a
+        /// secret of your own (environment only, never on the command line).
+        #[arg(
+            long,
+            env = "AOAI_LEDGER_KEY_SALT",
+            hide_env_values = true,
+            hide = true
+        )]
+        key_salt: Option<String>,
         /// After ingesting, print this named report over the whole lake.
         #[arg(long)]
         report: Option<String>,
@@ -233,6 +242,7 @@ async fn main() -> Result<()> {
             timeout,
             prices,
             mask_pii,
+            key_salt,
             report,
         } => {
             if let Some(name) = &report
@@ -254,6 +264,8 @@ async fn main() -> Result<()> {
             let config = LedgerConfig {
                 timeout: chrono::Duration::seconds(timeout),
                 expiry_min_gap: ledger_core::correlate::DEFAULT_MIN_GAP,
+                key_salt: key_salt
+                    .unwrap_or_else(|| ledger_core::dialects::DEFAULT_KEY_SALT.to_string()),
                 assemble: AssembleOptions { prices, mask_pii },
             };
             let mut lake = Lake::open(&lake.lake)?;

@@ -113,6 +113,8 @@ pub struct LedgerConfig {
     pub timeout: Duration,
     /// Fragments that must follow a call before it may time out.
     pub expiry_min_gap: u64,
+    /// Salt for hashing raw subscription keys (a secret of the deployment).
+    pub key_salt: String,
     pub assemble: AssembleOptions,
 }
 
@@ -121,6 +123,7 @@ impl Default for LedgerConfig {
         LedgerConfig {
             timeout: Duration::minutes(10),
             expiry_min_gap: crate::correlate::DEFAULT_MIN_GAP,
+            key_salt: dialects::DEFAULT_KEY_SALT.to_string(),
             assemble: AssembleOptions::default(),
         }
     }
@@ -136,6 +139,7 @@ struct Replay {
 pub struct Ledger {
     correlator: Correlator,
     opts: AssembleOptions,
+    key_salt: String,
     open: BTreeMap<String, OpenRange>,
     /// The latest event time seen: the clock for timeouts, so a replay
     /// decides them as the first run did.
@@ -150,6 +154,7 @@ impl Ledger {
         Ledger {
             correlator: Correlator::new(config.timeout).with_min_gap(config.expiry_min_gap),
             opts: config.assemble,
+            key_salt: config.key_salt,
             open: BTreeMap::new(),
             stream_time: None,
             stats: Stats::default(),
@@ -230,7 +235,7 @@ impl Ledger {
         range.first.get_or_insert(seq);
         range.last = seq;
 
-        match dialects::decode_event(&event.body) {
+        match dialects::decode_event_with(&event.body, &self.key_salt) {
             Err(e) => {
                 self.dead_letter(&event, &e, &event.body, received);
                 self.advance_clock(event.enqueued_time, &event.position);

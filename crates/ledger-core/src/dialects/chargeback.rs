@@ -9,9 +9,7 @@ use crate::model::{CallMeta, Dialect, Fragment, Role};
 use crate::redact;
 
 use super::Ctx;
-use super::common::{
-    DEFAULT_KEY_SALT, body_text, carries_completion, operation_id, response_object, whole_body,
-};
+use super::common::{body_text, carries_completion, operation_id, response_object, whole_body};
 use super::fields::Obj;
 
 const D: Dialect = Dialect::Chargeback;
@@ -45,7 +43,7 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
             .and_then(|k| k.as_str())
             .map(str::trim)
             .filter(|k| !k.is_empty())
-            .map(|k| redact::hash_key(DEFAULT_KEY_SALT, k)),
+            .map(|k| redact::hash_key(ctx.key_salt, k)),
         // The policy logs only status 200.
         status_code: response_body
             .as_ref()

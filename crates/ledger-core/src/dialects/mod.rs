@@ -50,6 +50,13 @@ pub fn decode(body: &[u8]) -> Result<Vec<Fragment>, DecodeError> {
 /// An event cut short by APIM's 200 KB limit is repaired as far as it can
 /// be: the body that was cut is kept and flagged `truncated`.
 pub fn decode_event(body: &[u8]) -> Result<Decoded, DecodeError> {
+    decode_event_with(body, DEFAULT_KEY_SALT)
+}
+
+/// [`decode_event`] with the salt raw subscription keys are hashed with
+/// (a deployment's own secret salt keeps the hashes from being matched
+/// against guessed keys).
+pub fn decode_event_with(body: &[u8], key_salt: &str) -> Result<Decoded, DecodeError> {
     let (value, cut_field) = parse(body)?;
     let Value::Object(map) = &value else {
         return Err(DecodeError::UnknownDialect(
@@ -60,6 +67,7 @@ pub fn decode_event(body: &[u8]) -> Result<Decoded, DecodeError> {
     let ctx = Ctx {
         raw: body,
         cut_field,
+        key_salt,
     };
     let one = |f: Fragment| Decoded {
         fragments: vec![f],
@@ -82,6 +90,8 @@ pub(crate) struct Ctx<'a> {
     pub raw: &'a [u8],
     /// Top-level field (lowercased) whose value APIM's size limit cut.
     pub cut_field: Option<String>,
+    /// Salt for hashing raw subscription keys.
+    pub key_salt: &'a str,
 }
 
 impl Ctx<'_> {
