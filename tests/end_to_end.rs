@@ -343,6 +343,14 @@ fn operational_failures_exit_non_zero_with_a_clear_message() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not writable"));
+    let out = ledger(&[
+        "report",
+        "token-usage-by-ip-model",
+        "--lake",
+        "/nonexistent/lake",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no lake at"));
     let out = ledger(&["report", "no-such-report"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown report"));

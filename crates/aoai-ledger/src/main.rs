@@ -218,7 +218,7 @@ async fn query(
     what: Query<'_>,
     format: Format,
 ) -> Result<()> {
-    let lake = Lake::open(&target.lake.lake)?;
+    let lake = Lake::open_existing(&target.lake.lake)?;
     let opts = QueryOptions {
         range: range(&target.range, default)?,
         quotas,

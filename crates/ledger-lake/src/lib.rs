@@ -35,6 +35,8 @@ pub use location::Location;
 pub enum LakeError {
     #[error("lake {lake} is not writable: {reason}")]
     Unwritable { lake: String, reason: String },
+    #[error("no lake at {0} (ingest into it first, or pass --lake)")]
+    NotFound(String),
     #[error("lake configuration: {0}")]
     Config(String),
     #[error("lake storage: {0}")]
@@ -113,12 +115,22 @@ pub struct Lake {
 }
 
 impl Lake {
+    /// Opens a lake for writing, creating a local one if needed.
     pub fn open(lake: &str) -> Result<Lake, LakeError> {
-        Ok(Lake {
-            location: Location::parse(lake)?,
+        Ok(Self::at(Location::parse(lake)?))
+    }
+
+    /// Opens an existing lake for reading.
+    pub fn open_existing(lake: &str) -> Result<Lake, LakeError> {
+        Ok(Self::at(Location::existing(lake)?))
+    }
+
+    fn at(location: Location) -> Lake {
+        Lake {
+            location,
             progress: HashMap::new(),
             zstd_level: 3,
-        })
+        }
     }
 
     pub fn location(&self) -> &Location {

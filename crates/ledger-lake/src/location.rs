@@ -35,6 +35,16 @@ impl Location {
     /// (`AZURE_CLIENT_ID`, ...); `AZURE_STORAGE_USE_EMULATOR=true` with
     /// `AZURITE_BLOB_STORAGE_URL` for Azurite.
     pub fn parse(lake: &str) -> Result<Location, LakeError> {
+        Self::resolve(lake, true)
+    }
+
+    /// Like [`Location::parse`], but a local lake must exist already (for
+    /// readers: a mistyped path is an error, not an empty lake).
+    pub fn existing(lake: &str) -> Result<Location, LakeError> {
+        Self::resolve(lake, false)
+    }
+
+    fn resolve(lake: &str, create: bool) -> Result<Location, LakeError> {
         let is_azure = ["az://", "azure://", "abfs://", "abfss://", "adl://"]
             .iter()
             .any(|p| lake.starts_with(p))
@@ -43,6 +53,9 @@ impl Location {
             return azure(lake);
         }
         let path = lake.strip_prefix("file://").unwrap_or(lake);
+        if !create && !std::path::Path::new(path).is_dir() {
+            return Err(LakeError::NotFound(lake.to_string()));
+        }
         std::fs::create_dir_all(path).map_err(|e| LakeError::Unwritable {
             lake: lake.to_string(),
             reason: e.to_string(),
