@@ -17,6 +17,10 @@ use ledger_lake::Lake;
 use ledger_query::reports::DefaultRange;
 use ledger_query::{LedgerQuery, QueryOptions, REPORTS, TimeRange};
 
+/// mimalloc: the ingest allocates many small, short-lived strings and maps.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "aoai-ledger",
