@@ -79,6 +79,19 @@ fn sorted<T: PartialOrd>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
+/// Report R1 over a lake, rows sorted.
+fn r1_of(lake: &str) -> Vec<(Option<String>, String, i64, i64, i64, f64)> {
+    let out = ok(&[
+        "report",
+        "token-usage-by-ip-model",
+        "--lake",
+        lake,
+        "--format",
+        "json",
+    ]);
+    sorted(r1_rows(&out))
+}
+
 fn expected_r1() -> Vec<(Option<String>, String, i64, i64, i64, f64)> {
     let text = std::fs::read_to_string(EXPECTED_R1).expect("expected R1 file");
     sorted(r1_rows(&text))
@@ -106,15 +119,7 @@ fn sample_r1_equals_hand_computed_values_and_counts_streamed_calls() {
     let (_d, lake) = lake_dir();
     let summary = ok(&["ingest", SAMPLE, "--lake", &lake]);
     assert!(summary.contains("dead letters: 1"), "{summary}");
-    let r1 = ok(&[
-        "report",
-        "token-usage-by-ip-model",
-        "--lake",
-        &lake,
-        "--format",
-        "json",
-    ]);
-    assert_eq!(sorted(r1_rows(&r1)), expected_r1());
+    assert_eq!(r1_of(&lake), expected_r1());
     // The streamed call is in the lake, rebuilt, with reported usage.
     let streamed = ok(&[
         "sql",
@@ -422,15 +427,7 @@ fn exact_duplicate_deliveries_are_ignored() {
     std::fs::write(&doubled, format!("{sample}\n{sample}")).expect("write");
     let summary = ok(&["ingest", doubled.to_str().expect("path"), "--lake", &lake]);
     assert!(summary.contains("partial calls: 0"), "{summary}");
-    let r1 = ok(&[
-        "report",
-        "token-usage-by-ip-model",
-        "--lake",
-        &lake,
-        "--format",
-        "json",
-    ]);
-    assert_eq!(sorted(r1_rows(&r1)), expected_r1());
+    assert_eq!(r1_of(&lake), expected_r1());
     let ids = ok(&[
         "sql",
         "SELECT count(*) AS calls, count(DISTINCT request_id) AS ids FROM calls",

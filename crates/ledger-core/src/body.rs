@@ -307,7 +307,8 @@ fn choice_json(c: &Choice, text_completion: bool) -> Value {
     Value::Object(m)
 }
 
-fn usage_json(u: &Usage) -> Value {
+/// Usage in the chat completion's JSON shape (details only when known).
+pub(crate) fn usage_json(u: &Usage) -> Value {
     let mut m = Map::new();
     let fields = [
         ("prompt_tokens", u.prompt_tokens),

@@ -64,7 +64,11 @@ fn split(text: &str, cuts: &[usize]) -> Vec<String> {
 }
 
 fn run(events: &[serde_json::Value]) -> Vec<CallRecord> {
-    let mut ledger = Ledger::new(LedgerConfig::default());
+    run_with(LedgerConfig::default(), events)
+}
+
+fn run_with(config: LedgerConfig, events: &[serde_json::Value]) -> Vec<CallRecord> {
+    let mut ledger = Ledger::new(config);
     for (i, e) in events.iter().enumerate() {
         ledger.process(
             RawEvent {
@@ -177,22 +181,8 @@ fn pii_is_masked_only_when_asked() {
 
     let mut config = LedgerConfig::default();
     config.assemble.mask_pii = true;
-    let mut ledger = Ledger::new(config);
-    for (i, e) in events.iter().enumerate() {
-        ledger.process(
-            RawEvent {
-                position: Position {
-                    partition: "0".into(),
-                    sequence: i as i64 + 1,
-                },
-                offset: None,
-                enqueued_time: None,
-                body: serde_json::to_vec(e).unwrap(),
-            },
-            Utc::now(),
-        );
-    }
-    let r = &ledger.take_commit("0").unwrap().records[0].item;
+    let masked = run_with(config, &events);
+    let r = &masked[0];
     let all = format!(
         "{:?} {:?} {:?}",
         r.prompt_text, r.response_text, r.response_body

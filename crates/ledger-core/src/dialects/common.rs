@@ -297,18 +297,7 @@ pub(crate) fn synth_response(
         m.insert("choices".into(), c);
     }
     if let Some(u) = usage {
-        let mut um = Map::new();
-        let fields = [
-            ("prompt_tokens", u.prompt_tokens),
-            ("completion_tokens", u.completion_tokens),
-            ("total_tokens", u.total_tokens),
-        ];
-        for (k, v) in fields {
-            if let Some(v) = v {
-                um.insert(k.into(), json!(v));
-            }
-        }
-        m.insert("usage".into(), Value::Object(um));
+        m.insert("usage".into(), crate::body::usage_json(&u));
     }
     Value::Object(m).to_string()
 }
