@@ -5,15 +5,13 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use aoai_ledger::ingest::{BatchLimits, Summary, ingest_source};
+use aoai_ledger::ingest::ingest_files;
 use aoai_ledger::output::{self, Format};
-use aoai_ledger::source::LineSource;
+use aoai_ledger::progress::Bar;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use ledger_core::assemble::AssembleOptions;
-use ledger_core::cost::PriceTable;
-use ledger_core::ledger::LedgerConfig;
 use ledger_lake::Lake;
+use ledger_pipeline::{CommitPolicy, LedgerSettings, Secrets, Sink};
 use ledger_query::reports::DefaultRange;
 use ledger_query::{LedgerQuery, QueryOptions, REPORTS, TimeRange};
 
@@ -86,25 +84,19 @@ enum Command {
         lake: LakeArg,
         /// Seconds a call waits for its missing half before it is written as partial.
         #[arg(long, default_value_t = 600)]
-        timeout: i64,
+        timeout: u64,
         /// Price table replacing the built-in one (format of schemas/prices.json).
         #[arg(long, env = "AOAI_LEDGER_PRICES")]
         prices: Option<PathBuf>,
         /// Mask e-mail addresses, phone and card numbers in prompts and responses.
         #[arg(long)]
         mask_pii: bool,
-        /// Salt for hashing raw subscription keys some dialects log; set a
-        /// secret of your own (environment only, never on the command line).
-        #[arg(
-            long,
-            env = "AOAI_LEDGER_KEY_SALT",
-            hide_env_values = true,
-            hide = true
-        )]
-        key_salt: Option<String>,
         /// After ingesting, print this named report over the whole lake.
         #[arg(long)]
         report: Option<String>,
+        /// No progress bar (it is shown only when stderr is a terminal).
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// List the named reports.
     Reports,
@@ -230,6 +222,18 @@ async fn query(
     run_query(&lake, opts, what, format, &target.out).await
 }
 
+/// The bytes of all files, when every one is a regular file.
+fn total_size(files: &[String]) -> Option<u64> {
+    files
+        .iter()
+        .map(|f| {
+            (f != "-")
+                .then(|| std::fs::metadata(f).ok().map(|m| m.len()))
+                .flatten()
+        })
+        .sum()
+}
+
 enum Query<'a> {
     Sql(&'a str),
     Report(&'a str),
@@ -246,51 +250,46 @@ async fn main() -> Result<()> {
             timeout,
             prices,
             mask_pii,
-            key_salt,
             report,
+            quiet,
         } => {
             if let Some(name) = &report
                 && ledger_query::reports::find(name).is_none()
             {
                 bail!("unknown report `{name}` (run `aoai-ledger reports` for the list)");
             }
-            let prices = match prices {
-                Some(p) => {
-                    let text = std::fs::read_to_string(&p)
-                        .with_context(|| format!("cannot read {}", p.display()))?;
-                    PriceTable::from_json(&text)?
-                }
-                None => PriceTable::builtin(),
+            let settings = LedgerSettings {
+                timeout_secs: timeout,
+                mask_pii,
+                prices,
+                ..LedgerSettings::default()
             };
-            if timeout <= 0 {
-                bail!("--timeout must be positive");
-            }
-            let config = LedgerConfig {
-                timeout: chrono::Duration::seconds(timeout),
-                expiry_min_gap: ledger_core::correlate::DEFAULT_MIN_GAP,
-                key_salt: key_salt
-                    .unwrap_or_else(|| ledger_core::dialects::DEFAULT_KEY_SALT.to_string()),
-                assemble: AssembleOptions { prices, mask_pii },
-            };
-            let mut lake = Lake::open(&lake.lake)?;
+            let config = settings.build(&Secrets::from_env())?;
             let files = if files.is_empty() {
                 vec!["-".to_string()]
             } else {
                 files
             };
-            let mut total = Summary::default();
-            for f in &files {
-                let mut source = LineSource::open(f)?;
-                total +=
-                    ingest_source(&mut source, &mut lake, &config, BatchLimits::default()).await?;
-            }
+            let mut lake = Lake::open(&lake.lake)?;
+            let mut bar = Bar::new(quiet, total_size(&files));
+            let total = ingest_files(
+                &files,
+                &mut [&mut lake as &mut dyn Sink],
+                config,
+                CommitPolicy::default(),
+                &mut bar,
+            )
+            .await;
+            bar.finish();
+            let total = total?;
+            let run = total.run;
             println!(
                 "events: {}  calls written: {}  partial calls: {}  dead letters: {}  duplicates ignored: {}  lines already in lake: {}  lake: {}",
-                total.events,
-                total.calls_written,
-                total.partial_calls,
-                total.dead_letters_written,
-                total.duplicates,
+                run.events,
+                run.calls_written,
+                run.partial_calls,
+                run.dead_letters_written,
+                run.duplicates,
                 total.skipped_lines,
                 lake.location().display
             );

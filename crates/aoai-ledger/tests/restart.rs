@@ -5,11 +5,10 @@
 
 use std::io::Write;
 
-use aoai_ledger::ingest::{BatchLimits, ingest_source};
-use aoai_ledger::source::LineSource;
 use chrono::{Duration, TimeZone, Utc};
 use ledger_core::ledger::LedgerConfig;
 use ledger_lake::Lake;
+use ledger_pipeline::{CommitPolicy, FileSource, Pipeline, Quiet, Sink};
 use ledger_query::{LedgerQuery, QueryOptions};
 use serde_json::json;
 
@@ -89,15 +88,17 @@ fn config() -> LedgerConfig {
     }
 }
 
-const LIMITS: BatchLimits = BatchLimits {
-    bytes: 1 << 30,
-    records: 13,
+const LIMITS: CommitPolicy = CommitPolicy {
+    max_bytes: 1 << 30,
+    max_records: 13,
+    max_interval_secs: 3600,
 };
 
 async fn ingest(input: &std::path::Path, lake: &str) {
     let mut lake = Lake::open(lake).unwrap();
-    let mut src = LineSource::open(input.to_str().unwrap()).unwrap();
-    ingest_source(&mut src, &mut lake, &config(), LIMITS)
+    let mut src = FileSource::open(input.to_str().unwrap()).unwrap();
+    Pipeline::new(config(), LIMITS)
+        .run(&mut src, &mut [&mut lake as &mut dyn Sink], &mut Quiet)
         .await
         .unwrap();
 }

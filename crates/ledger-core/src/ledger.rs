@@ -8,86 +8,44 @@
 //! Timeouts are evaluated when an event arrives, and the flushed calls are
 //! owned by that event: so an owner is never a sequence number that was
 //! already committed, and a replay flushes them again under an owner the
-//! sinks have not seen. For the same reason a commit must be taken *before*
-//! an event is processed, never right after [`Ledger::drain`] has nothing to
-//! attach to (see [`Ledger::drain`]).
+//! sinks have not seen. The API keeps that true: a commit is cut only
+//! *before* an event ([`Ledger::commit_and_process`]) or at the very end
+//! ([`Ledger::finish`], which consumes the ledger), never after an event
+//! whose partition may still have calls to flush.
+//!
+//! ```
+//! use chrono::Utc;
+//! use ledger_core::ledger::{Ledger, LedgerConfig};
+//! use ledger_core::{Position, RawEvent};
+//!
+//! let mut ledger = Ledger::new(LedgerConfig::default()).with_source("capture.jsonl");
+//! let event = |seq: i64, body: &str| RawEvent {
+//!     position: Position { partition: "0".into(), sequence: seq },
+//!     offset: None,
+//!     enqueued_time: None,
+//!     body: body.as_bytes().to_vec(),
+//! };
+//! ledger.process(event(1, r#"{"schema":"ledger/v1","kind":"request","requestId":"r1","body":"{}"}"#), Utc::now());
+//! // Cut a commit of everything before event 2, then process event 2.
+//! let first = ledger.commit_and_process(event(2, "not json"), Utc::now());
+//! assert_eq!(first.map(|c| c.last()), Some(1));
+//! // The end of a bounded input: pending calls are flushed as partial.
+//! let rest = ledger.finish();
+//! assert_eq!(rest[0].records.len(), 1);
+//! assert_eq!(rest[0].dead_letters.len(), 1);
+//! assert_eq!(rest[0].checkpoint.source, "capture.jsonl");
+//! ```
 
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::assemble::{AssembleOptions, assemble};
+pub use crate::checkpoint::{Checkpoint, Commit, Owned, SeqRange, call_identity};
 use crate::correlate::{Correlator, Outcome, PendingCall, Released};
 use crate::dialects;
 use crate::model::{CallRecord, DeadLetter, Position, RawEvent};
 use crate::redact;
-
-/// A record with the sequence number that owns it.
-#[derive(Debug, Clone)]
-pub struct Owned<T> {
-    pub owner: i64,
-    pub item: T,
-}
-
-/// What one commit must store, for one partition.
-#[derive(Debug, Clone)]
-pub struct Commit {
-    pub partition: String,
-    pub first: i64,
-    pub last: i64,
-    /// Lowest sequence number a consumer must re-read from to rebuild the
-    /// calls pending at `last`.
-    pub resume: i64,
-    pub records: Vec<Owned<CallRecord>>,
-    pub dead_letters: Vec<Owned<DeadLetter>>,
-    /// Identities ([`call_identity`]) of the calls pending at `last`: a
-    /// replay from `resume` keeps exactly these (see [`Ledger::resume_from`]).
-    pub pending: Vec<String>,
-    /// The stream clock at `last`: a replay restarts the timeouts of the
-    /// pending calls from it.
-    pub clock: Option<DateTime<Utc>>,
-}
-
-/// A short stable identity of a call (dialect and correlation key, hashed):
-/// stored with a commit, never the key itself.
-pub fn call_identity(dialect: crate::model::Dialect, key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(format!("{}\n{key}", dialect.as_str()).as_bytes());
-    hex::encode(&d[..8])
-}
-
-impl Commit {
-    /// The part of this commit a sink whose progress is `done` still needs,
-    /// or None when it has all of it.
-    pub fn after(&self, done: Option<i64>) -> Option<Commit> {
-        let Some(done) = done else {
-            return Some(self.clone());
-        };
-        if self.last <= done {
-            return None;
-        }
-        Some(Commit {
-            partition: self.partition.clone(),
-            first: self.first.max(done + 1),
-            last: self.last,
-            resume: self.resume,
-            records: self
-                .records
-                .iter()
-                .filter(|r| r.owner > done)
-                .cloned()
-                .collect(),
-            dead_letters: self
-                .dead_letters
-                .iter()
-                .filter(|r| r.owner > done)
-                .cloned()
-                .collect(),
-            pending: self.pending.clone(),
-            clock: self.clock,
-        })
-    }
-}
 
 /// Counters for the ingest summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,6 +63,7 @@ struct OpenRange {
     last: i64,
     records: Vec<Owned<CallRecord>>,
     dead_letters: Vec<Owned<DeadLetter>>,
+    lost: Vec<SeqRange>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +96,8 @@ struct Replay {
 }
 
 pub struct Ledger {
+    /// The stream every commit is keyed by, with the partition.
+    source: String,
     correlator: Correlator,
     opts: AssembleOptions,
     key_salt: String,
@@ -152,6 +113,7 @@ pub struct Ledger {
 impl Ledger {
     pub fn new(config: LedgerConfig) -> Self {
         Ledger {
+            source: String::new(),
             correlator: Correlator::new(config.timeout).with_min_gap(config.expiry_min_gap),
             opts: config.assemble,
             key_salt: config.key_salt,
@@ -162,27 +124,56 @@ impl Ledger {
         }
     }
 
-    /// Declares that `partition` is re-read from its resume point after a
-    /// commit that ended at `last` with `pending` calls. A replay rebuilds
-    /// calls the first run had already let go of (timed out before `last`,
-    /// under a clock the replay does not see); when the replay passes
-    /// `last`, every rebuilt call the first run did not hold is dropped, so
-    /// it cannot be written a second time. No timeout fires during the
-    /// replay; afterwards the kept calls' timeouts restart from the commit's
-    /// clock.
-    pub fn resume_from(
-        &mut self,
-        partition: &str,
-        last: i64,
-        pending: impl IntoIterator<Item = String>,
-        clock: Option<DateTime<Utc>>,
-    ) {
+    /// Names the stream this ledger reads (see [`Checkpoint::source`]).
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = source.into();
+        self
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Declares that the checkpoint's partition is re-read from its resume
+    /// point. A replay rebuilds calls the first run had already let go of
+    /// (timed out before `last`, under a clock the replay does not see);
+    /// when the replay passes `last`, every rebuilt call the first run did
+    /// not hold is dropped, so it cannot be written a second time. No
+    /// timeout fires during the replay; afterwards the kept calls' timeouts
+    /// restart from the checkpoint's clock.
+    pub fn resume_from(&mut self, checkpoint: &Checkpoint) {
         let replay = Replay {
-            last,
-            pending: pending.into_iter().collect(),
-            clock,
+            last: checkpoint.last,
+            pending: checkpoint.pending.iter().cloned().collect(),
+            clock: checkpoint.clock,
         };
-        self.replay.insert(partition.to_string(), replay);
+        self.replay.insert(checkpoint.partition.clone(), replay);
+    }
+
+    /// Drops everything held for `partition` — its uncommitted range, its
+    /// pending calls, its replay — because it is no longer ours or must be
+    /// reloaded from a sink's checkpoint. Calls that also have parts in
+    /// another partition are kept.
+    pub fn forget(&mut self, partition: &str) {
+        self.open.remove(partition);
+        self.replay.remove(partition);
+        let dropped = self
+            .correlator
+            .retain(|c| !c.parts.iter().all(|h| h.position.partition == partition));
+        tracing::debug!(partition, dropped, "partition state dropped");
+    }
+
+    /// Records that the events `range` of `partition` expired from the
+    /// source before they were read: the next commit carries the range as
+    /// lost, so an audit shows it instead of a silent gap.
+    pub fn expired(&mut self, partition: &str, range: SeqRange) {
+        if range.is_empty() {
+            return;
+        }
+        let open = self.open.entry(partition.to_string()).or_default();
+        open.first = Some(open.first.map_or(range.first, |f| f.min(range.first)));
+        open.last = open.last.max(range.last);
+        open.lost.push(range);
     }
 
     fn end_replay(&mut self, partition: &str) {
@@ -215,6 +206,20 @@ impl Ledger {
 
     pub fn pending_calls(&self) -> usize {
         self.correlator.pending_len()
+    }
+
+    /// Closes the open range of the event's partition into a commit, then
+    /// feeds the event: the one way to cut a commit while events flow, so a
+    /// commit always ends before an event the ledger still holds. None when
+    /// the partition had nothing uncommitted.
+    pub fn commit_and_process(
+        &mut self,
+        event: RawEvent,
+        received: DateTime<Utc>,
+    ) -> Option<Commit> {
+        let commit = self.take_commit(&event.position.partition);
+        self.process(event, received);
+        commit
     }
 
     /// Feeds one event. `received` is the wall-clock time, kept on dead letters.
@@ -324,10 +329,20 @@ impl Ledger {
         }
     }
 
-    /// Flushes every pending call as partial (end of a bounded input). Each
-    /// is owned by the last event processed on its partition, which must not
-    /// be committed yet: call this before the last [`Ledger::take_commit`].
-    pub fn drain(&mut self) {
+    /// The end of a bounded input: flushes every pending call as partial and
+    /// closes every open range into its last commit. A flushed call is owned
+    /// by the last event processed on its partition, which is never
+    /// committed yet (commits are cut only before an event).
+    pub fn finish(mut self) -> Vec<Commit> {
+        self.drain();
+        let partitions = self.open_partitions();
+        partitions
+            .iter()
+            .filter_map(|p| self.take_commit(p))
+            .collect()
+    }
+
+    fn drain(&mut self) {
         // A replay that never passed its commit cannot own what it flushes.
         let committed: BTreeMap<String, i64> = self
             .replay
@@ -349,7 +364,7 @@ impl Ledger {
                 tracing::error!(
                     partition,
                     "a pending call is flushed at an already committed position and will not be \
-                     written: drain must come before the last commit"
+                     written: the input ended before the point its last run had committed"
                 );
             }
             if let Some(last) = owner {
@@ -389,12 +404,13 @@ impl Ledger {
     }
 
     /// Closes the open range of `partition` into a commit.
-    pub fn take_commit(&mut self, partition: &str) -> Option<Commit> {
+    fn take_commit(&mut self, partition: &str) -> Option<Commit> {
         let range = self.open.get_mut(partition)?;
         let first = range.first?;
         let last = range.last;
         let records = std::mem::take(&mut range.records);
         let dead_letters = std::mem::take(&mut range.dead_letters);
+        let lost = std::mem::take(&mut range.lost);
         range.first = None;
         let resume = self.resume_point(partition, last);
         let mut pending: Vec<String> = self
@@ -405,14 +421,18 @@ impl Ledger {
             .collect();
         pending.sort();
         Some(Commit {
-            partition: partition.to_string(),
+            checkpoint: Checkpoint {
+                source: self.source.clone(),
+                partition: partition.to_string(),
+                last,
+                resume,
+                pending,
+                clock: self.stream_time,
+            },
             first,
-            last,
-            resume,
             records,
             dead_letters,
-            pending,
-            clock: self.stream_time,
+            lost,
         })
     }
 }

@@ -36,20 +36,21 @@ fn config() -> LedgerConfig {
     }
 }
 
+fn event(seq: i64, body: &[u8]) -> RawEvent {
+    RawEvent {
+        position: Position {
+            partition: "p".into(),
+            sequence: seq,
+        },
+        offset: None,
+        enqueued_time: None,
+        body: body.to_vec(),
+    }
+}
+
 fn feed(ledger: &mut Ledger, events: &[(i64, Vec<u8>)]) {
     for (seq, body) in events {
-        ledger.process(
-            RawEvent {
-                position: Position {
-                    partition: "p".into(),
-                    sequence: *seq,
-                },
-                offset: None,
-                enqueued_time: None,
-                body: body.clone(),
-            },
-            Utc::now(),
-        );
+        ledger.process(event(*seq, body), Utc::now());
     }
 }
 
@@ -81,30 +82,31 @@ fn a_restart_after_a_commit_writes_every_call_exactly_once() {
     // The uninterrupted run, for reference.
     let mut once = Ledger::new(config());
     feed(&mut once, &events);
-    once.drain();
-    let mut reference = stored(&once.take_commit("p").unwrap(), None);
+    let mut reference = stored(&once.finish().pop().unwrap(), None);
     reference.sort();
 
-    // A run that commits after event k, then dies; the restart replays from
-    // the resume point and the sink skips what it has. Every k before the
-    // end: a bounded input is drained before its last commit (ledger.rs).
+    // A run that commits after event k (before event k + 1), then dies;
+    // the restart replays from the resume point and the sink skips what it
+    // has. Every k before the end: commits are cut only before an event.
     for k in 1..events.len() {
         let mut first = Ledger::new(config());
         feed(&mut first, &events[..k]);
-        let commit = first.take_commit("p").unwrap();
+        let (seq, body) = &events[k];
+        let commit = first
+            .commit_and_process(event(*seq, body), Utc::now())
+            .unwrap();
         let mut lake = stored(&commit, None);
 
         let mut second = Ledger::new(config());
-        second.resume_from("p", commit.last, commit.pending.clone(), commit.clock);
+        second.resume_from(&commit.checkpoint);
         let replay: Vec<_> = events
             .iter()
-            .filter(|(s, _)| *s >= commit.resume)
+            .filter(|(s, _)| *s >= commit.checkpoint.resume)
             .cloned()
             .collect();
         feed(&mut second, &replay);
-        second.drain();
-        if let Some(c) = second.take_commit("p") {
-            lake.extend(stored(&c, Some(commit.last)));
+        if let Some(c) = second.finish().pop() {
+            lake.extend(stored(&c, Some(commit.last())));
         }
         lake.sort();
         assert_eq!(lake, reference, "restart after event {k}");

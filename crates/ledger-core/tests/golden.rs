@@ -35,8 +35,7 @@ fn records_of(path: &Path) -> Value {
             received,
         );
     }
-    ledger.drain();
-    let commit = ledger.take_commit("golden").unwrap();
+    let commit = ledger.finish().pop().unwrap();
     serde_json::json!({
         "records": commit.records.iter().map(|o| serde_json::json!({"owner": o.owner, "record": o.item})).collect::<Vec<_>>(),
         "dead_letters": commit.dead_letters.iter().map(|o| serde_json::json!({

@@ -83,8 +83,7 @@ fn run_with(config: LedgerConfig, events: &[serde_json::Value]) -> Vec<CallRecor
             Utc::now(),
         );
     }
-    ledger.drain();
-    let commit = ledger.take_commit("0").unwrap();
+    let commit = ledger.finish().pop().unwrap();
     commit
         .records
         .into_iter()

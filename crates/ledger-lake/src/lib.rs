@@ -1,13 +1,31 @@
 //! The Parquet lake: canonical call records and dead letters as
 //! Hive-partitioned (`date=YYYY-MM-DD/`), zstd-compressed Parquet, on a
-//! local directory or Blob Storage, committed exactly once.
+//! local directory or Blob Storage, committed exactly once. It is a
+//! [`Sink`](ledger_pipeline::Sink) of the pipeline.
 //!
-//! A commit covers a range `[first, last]` of one source partition. Its data
-//! files are named from `(partition, first, last)` and written first; the
-//! commit point is the manifest `_ledger/commits/<partition>/<last>.json`,
-//! written last, which lists the files and holds the resume point. A crash
-//! before the manifest leaves orphan files that the next writer deletes and
-//! the query layer never reads (it reads only files a manifest lists).
+//! A commit covers a range `[first, last]` of one partition of one stream.
+//! Its data files are named from the stream partition and the range and are
+//! written first; the commit point is the manifest
+//! `_ledger/commits/<stream partition>/<last>.json`, written last, which lists
+//! the files and holds the [`Checkpoint`]. A crash before the manifest
+//! leaves orphan files that the next writer deletes and the query layer
+//! never reads (it reads only files a manifest lists).
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use ledger_lake::Lake;
+//! use ledger_pipeline::{CommitPolicy, FileSource, Pipeline, Quiet, Sink};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut lake = Lake::open(&dir.path().display().to_string()).unwrap();
+//! let capture = r#"{"schema":"ledger/v1","kind":"request","requestId":"r1","body":"{}"}"#;
+//! let mut source = FileSource::from_reader("capture", std::io::Cursor::new(capture)).unwrap();
+//! let pipeline = Pipeline::new(Default::default(), CommitPolicy::default());
+//! pipeline.run(&mut source, &mut [&mut lake as &mut dyn Sink], &mut Quiet).await.unwrap();
+//! let checkpoint = lake.progress(source.partition(), source.partition()).await.unwrap();
+//! assert_eq!(checkpoint.map(|c| c.last), Some(1));
+//! # });
+//! ```
 
 mod location;
 pub mod schema;
@@ -19,8 +37,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
-use ledger_core::ledger::Commit;
-use ledger_core::{CallRecord, DeadLetter};
+use ledger_core::checkpoint::SeqRange;
+use ledger_core::{CallRecord, Checkpoint, Commit, DeadLetter};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
@@ -47,6 +65,16 @@ pub enum LakeError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("commit manifest {path} is unreadable: {reason}")]
     Manifest { path: String, reason: String },
+    #[error(
+        "partition {partition} of {source_id} was committed to {theirs} by another writer (this \
+         writer knew {ours:?})"
+    )]
+    Fenced {
+        source_id: String,
+        partition: String,
+        ours: Option<i64>,
+        theirs: i64,
+    },
 }
 
 /// The two tables of the lake.
@@ -65,34 +93,17 @@ impl Table {
     }
 }
 
-/// What a sink has durably stored for one partition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Progress {
-    /// Highest sequence number committed: records owned at or below it are
-    /// already stored.
-    pub last: i64,
-    /// Where a consumer must resume reading to rebuild pending calls.
-    pub resume: i64,
-    /// Identities of the calls pending at `last` (see `Ledger::resume_from`).
-    pub pending: Vec<String>,
-    /// The ledger's stream clock at `last`.
-    pub clock: Option<DateTime<Utc>>,
-}
-
 /// The commit point: one per committed range.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    pub partition: String,
+    #[serde(flatten)]
+    pub checkpoint: Checkpoint,
     pub first: i64,
-    pub last: i64,
-    pub resume: i64,
-    /// Identities of the calls pending at `last`.
-    #[serde(default)]
-    pub pending: Vec<String>,
-    #[serde(default)]
-    pub clock: Option<DateTime<Utc>>,
     pub calls: u64,
     pub dead_letters: u64,
+    /// Ranges that expired from the source before they were read.
+    #[serde(default)]
+    pub lost: Vec<SeqRange>,
     /// Data files, relative to the lake root.
     pub files: Vec<String>,
     pub written_at: DateTime<Utc>,
@@ -108,9 +119,31 @@ pub struct WriteSummary {
     pub files: u64,
 }
 
+/// The lake's configuration (table `[lake]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LakeSettings {
+    /// A directory, `az://container/prefix`, an `abfss://` or a Blob URL.
+    /// Credentials never go here: they come from the environment. Default
+    /// `./ledger-lake`.
+    pub url: String,
+    /// zstd level of the Parquet files, 1 to 22. Default 3.
+    pub zstd_level: i32,
+}
+
+impl Default for LakeSettings {
+    fn default() -> Self {
+        LakeSettings {
+            url: "./ledger-lake".into(),
+            zstd_level: 3,
+        }
+    }
+}
+
 pub struct Lake {
     location: Location,
-    progress: HashMap<String, Option<Progress>>,
+    /// Per (source, partition): the checkpoint this writer last read or wrote.
+    progress: HashMap<(String, String), Option<Checkpoint>>,
     zstd_level: i32,
 }
 
@@ -118,6 +151,19 @@ impl Lake {
     /// Opens a lake for writing, creating a local one if needed.
     pub fn open(lake: &str) -> Result<Lake, LakeError> {
         Ok(Self::at(Location::parse(lake)?))
+    }
+
+    /// Opens a lake for writing as configured.
+    pub fn from_settings(settings: &LakeSettings) -> Result<Lake, LakeError> {
+        if !(1..=22).contains(&settings.zstd_level) {
+            return Err(LakeError::Config(format!(
+                "zstd_level {} is not between 1 and 22",
+                settings.zstd_level
+            )));
+        }
+        let mut lake = Self::open(&settings.url)?;
+        lake.zstd_level = settings.zstd_level;
+        Ok(lake)
     }
 
     /// Opens an existing lake for reading.
@@ -162,14 +208,29 @@ impl Lake {
         }
     }
 
-    /// The committed progress of a partition, after deleting the orphans a
-    /// crashed writer left. Cached: this writer is the partition's only one.
-    pub async fn progress(&mut self, partition: &str) -> Result<Option<Progress>, LakeError> {
-        if let Some(p) = self.progress.get(partition) {
+    /// The checkpoint of the newest commit of `(source, partition)`, after
+    /// deleting the orphans a crashed writer left. Cached: a writer reads it
+    /// once, then keeps it up to date with its own writes.
+    pub async fn progress(
+        &mut self,
+        source: &str,
+        partition: &str,
+    ) -> Result<Option<Checkpoint>, LakeError> {
+        let key = (source.to_string(), partition.to_string());
+        if let Some(p) = self.progress.get(&key) {
             return Ok(p.clone());
         }
-        let pid = partition_dir(partition);
-        let prefix = self.path(&format!("_ledger/commits/{pid}"));
+        let sid = stream_dir(source, partition);
+        let progress = self.newest_checkpoint(&sid).await?;
+        self.delete_orphans(&sid, progress.as_ref().map(|p| p.last))
+            .await?;
+        self.progress.insert(key, progress.clone());
+        Ok(progress)
+    }
+
+    /// What the newest manifest of a stream partition records, read now.
+    async fn newest_checkpoint(&self, sid: &str) -> Result<Option<Checkpoint>, LakeError> {
+        let prefix = self.path(&format!("_ledger/commits/{sid}"));
         let metas: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
         let newest = metas
             .iter()
@@ -181,23 +242,10 @@ impl Lake {
                     .map(|n| (n, m.location.clone()))
             })
             .max_by_key(|(n, _)| *n);
-        let progress = match newest {
-            None => None,
-            Some((_, path)) => {
-                let m = self.read_manifest(&path).await?;
-                Some(Progress {
-                    last: m.last,
-                    resume: m.resume,
-                    pending: m.pending,
-                    clock: m.clock,
-                })
-            }
-        };
-        self.delete_orphans(&pid, progress.as_ref().map(|p| p.last))
-            .await?;
-        self.progress
-            .insert(partition.to_string(), progress.clone());
-        Ok(progress)
+        match newest {
+            None => Ok(None),
+            Some((_, path)) => Ok(Some(self.read_manifest(&path).await?.checkpoint)),
+        }
     }
 
     async fn read_manifest(&self, path: &Path) -> Result<Manifest, LakeError> {
@@ -208,7 +256,7 @@ impl Lake {
         })
     }
 
-    async fn delete_orphans(&self, pid: &str, done: Option<i64>) -> Result<(), LakeError> {
+    async fn delete_orphans(&self, sid: &str, done: Option<i64>) -> Result<(), LakeError> {
         for table in [Table::Calls, Table::DeadLetters] {
             let prefix = self.path(table.dir());
             let files: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
@@ -216,7 +264,7 @@ impl Lake {
                 let Some((p, _, last)) = f.location.filename().and_then(parse_data_file) else {
                     continue;
                 };
-                if p == pid && done.is_none_or(|d| last > d) {
+                if p == sid && done.is_none_or(|d| last > d) {
                     tracing::warn!(file = %f.location, "deleting data file of an uncommitted range");
                     self.store().delete(&f.location).await?;
                 }
@@ -226,25 +274,44 @@ impl Lake {
     }
 
     /// Stores the part of `commit` this lake does not have yet. Returns
-    /// None when it had all of it.
+    /// None when it had all of it. Fails with [`LakeError::Fenced`], storing
+    /// nothing, when another writer has committed the partition past what
+    /// this one knew.
     pub async fn write(&mut self, commit: &Commit) -> Result<Option<WriteSummary>, LakeError> {
-        let done = self.progress(&commit.partition).await?.map(|p| p.last);
-        let Some(commit) = commit.after(done) else {
+        let (source, partition) = (commit.source(), commit.partition());
+        let ours = self.progress(source, partition).await?.map(|p| p.last);
+        let sid = stream_dir(source, partition);
+        let theirs = self.newest_checkpoint(&sid).await?.map(|p| p.last);
+        if theirs > ours
+            && let Some(theirs) = theirs
+        {
+            // Read again on the next progress() call: the driver reloads.
+            self.progress
+                .remove(&(source.to_string(), partition.to_string()));
+            return Err(LakeError::Fenced {
+                source_id: source.to_string(),
+                partition: partition.to_string(),
+                ours,
+                theirs,
+            });
+        }
+        let Some(commit) = commit.lacking(ours) else {
             return Ok(None);
         };
-        let pid = partition_dir(&commit.partition);
         let name = format!(
-            "part-{pid}-{:020}-{:020}.parquet",
-            commit.first, commit.last
+            "part-{sid}-{:020}-{:020}.parquet",
+            commit.first,
+            commit.last()
         );
         let meta = vec![
-            KeyValue::new(
-                "aoai_ledger.partition".to_string(),
-                commit.partition.clone(),
-            ),
+            KeyValue::new("aoai_ledger.source".to_string(), source.to_string()),
+            KeyValue::new("aoai_ledger.partition".to_string(), partition.to_string()),
             KeyValue::new("aoai_ledger.first".to_string(), commit.first.to_string()),
-            KeyValue::new("aoai_ledger.last".to_string(), commit.last.to_string()),
-            KeyValue::new("aoai_ledger.resume".to_string(), commit.resume.to_string()),
+            KeyValue::new("aoai_ledger.last".to_string(), commit.last().to_string()),
+            KeyValue::new(
+                "aoai_ledger.resume".to_string(),
+                commit.checkpoint.resume.to_string(),
+            ),
         ];
         let mut files = Vec::new();
 
@@ -276,14 +343,11 @@ impl Lake {
         }
 
         let manifest = Manifest {
-            partition: commit.partition.clone(),
+            checkpoint: commit.checkpoint.clone(),
             first: commit.first,
-            last: commit.last,
-            resume: commit.resume,
-            pending: commit.pending.clone(),
-            clock: commit.clock,
             calls: commit.records.len() as u64,
             dead_letters: commit.dead_letters.len() as u64,
+            lost: commit.lost.clone(),
             files,
             written_at: Utc::now(),
         };
@@ -291,18 +355,13 @@ impl Lake {
             path: name.clone(),
             reason: e.to_string(),
         })?;
-        let path = self.path(&format!("_ledger/commits/{pid}/{:020}.json", commit.last));
+        let path = self.path(&format!("_ledger/commits/{sid}/{:020}.json", commit.last()));
         self.store()
             .put(&path, PutPayload::from(Bytes::from(body)))
             .await?;
         self.progress.insert(
-            commit.partition.clone(),
-            Some(Progress {
-                last: commit.last,
-                resume: commit.resume,
-                pending: commit.pending.clone(),
-                clock: commit.clock,
-            }),
+            (source.to_string(), partition.to_string()),
+            Some(commit.checkpoint.clone()),
         );
         Ok(Some(WriteSummary {
             calls: manifest.calls,
@@ -379,7 +438,13 @@ impl Lake {
         for m in metas {
             out.push(self.read_manifest(&m.location).await?);
         }
-        out.sort_by(|a, b| (&a.partition, a.last).cmp(&(&b.partition, b.last)));
+        out.sort_by(|a, b| {
+            let key = |m: &Manifest| {
+                let c = &m.checkpoint;
+                (c.source.clone(), c.partition.clone(), c.last)
+            };
+            key(a).cmp(&key(b))
+        });
         Ok(out)
     }
 }
@@ -389,6 +454,15 @@ fn date_of(t: Option<DateTime<Utc>>) -> String {
         || "unknown".to_string(),
         |t| t.format("%Y-%m-%d").to_string(),
     )
+}
+
+/// The path segment of one partition of one stream: the partition, made
+/// safe, and a short hash of the exact pair, so that partition `0` of two
+/// event hubs gets two segments.
+pub fn stream_dir(source: &str, partition: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("{source}\n{partition}").as_bytes());
+    format!("{}.{}", partition_dir(partition), &hex::encode(d)[..12])
 }
 
 /// A partition id as a path segment: safe characters kept, others replaced.
@@ -424,5 +498,63 @@ mod tests {
         assert_eq!(pid, "file_ab12");
         let name = format!("part-{pid}-{:020}-{:020}.parquet", 3, 17);
         assert_eq!(parse_data_file(&name), Some((pid, 3, 17)));
+    }
+}
+
+#[async_trait::async_trait]
+impl ledger_pipeline::Sink for Lake {
+    fn name(&self) -> &str {
+        &self.location.display
+    }
+
+    async fn progress(
+        &mut self,
+        source: &str,
+        partition: &str,
+    ) -> Result<Option<Checkpoint>, ledger_pipeline::SinkError> {
+        Lake::progress(self, source, partition)
+            .await
+            .map_err(|e| self.sink_error(e))
+    }
+
+    async fn write(
+        &mut self,
+        commit: &Commit,
+    ) -> Result<ledger_pipeline::Written, ledger_pipeline::SinkError> {
+        match Lake::write(self, commit).await {
+            Ok(w) => Ok(w.map_or_else(ledger_pipeline::Written::default, |w| {
+                ledger_pipeline::Written {
+                    calls: w.calls,
+                    partial_calls: w.partial_calls,
+                    dead_letters: w.dead_letters,
+                }
+            })),
+            Err(e) => Err(self.sink_error(e)),
+        }
+    }
+}
+
+impl Lake {
+    fn sink_error(&self, e: LakeError) -> ledger_pipeline::SinkError {
+        let sink = self.location.display.clone();
+        match e {
+            LakeError::Fenced {
+                source_id,
+                partition,
+                ours,
+                theirs,
+            } => ledger_pipeline::SinkError::Fenced {
+                sink,
+                source_id,
+                partition,
+                ours,
+                theirs,
+            },
+            // A storage error can quote a URL with a SAS signature in it.
+            e => ledger_pipeline::SinkError::Failed {
+                sink,
+                reason: ledger_core::redact::scrub_text(&e.to_string()),
+            },
+        }
     }
 }

@@ -2,9 +2,9 @@
 //! is stored, and cleaning up after a writer that died mid-commit.
 
 use chrono::{TimeZone, Utc};
-use ledger_core::ledger::{Commit, Owned};
+use ledger_core::checkpoint::{Checkpoint, Commit, Owned};
 use ledger_core::{CallRecord, DeadLetter};
-use ledger_lake::{Lake, Progress, Table};
+use ledger_lake::{Lake, Table};
 
 fn record(id: &str) -> CallRecord {
     CallRecord {
@@ -68,10 +68,8 @@ fn record(id: &str) -> CallRecord {
 
 fn commit(first: i64, last: i64, resume: i64, owners: &[i64]) -> Commit {
     Commit {
-        partition: "file-abc".into(),
+        checkpoint: checkpoint(last, resume),
         first,
-        last,
-        resume,
         records: owners
             .iter()
             .map(|o| Owned {
@@ -90,6 +88,16 @@ fn commit(first: i64, last: i64, resume: i64, owners: &[i64]) -> Commit {
                 raw: b"{bad".to_vec(),
             },
         }],
+        lost: vec![],
+    }
+}
+
+fn checkpoint(last: i64, resume: i64) -> Checkpoint {
+    Checkpoint {
+        source: "file-abc".into(),
+        partition: "file-abc".into(),
+        last,
+        resume,
         pending: vec!["0123456789abcdef".into()],
         clock: None,
     }
@@ -100,7 +108,7 @@ async fn commits_record_progress_and_skip_what_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().display().to_string();
     let mut lake = Lake::open(&url).unwrap();
-    assert_eq!(lake.progress("file-abc").await.unwrap(), None);
+    assert_eq!(lake.progress("file-abc", "file-abc").await.unwrap(), None);
     let w = lake
         .write(&commit(1, 10, 8, &[3, 10]))
         .await
@@ -111,13 +119,8 @@ async fn commits_record_progress_and_skip_what_is_stored() {
     // A new writer (a restart) sees the progress from the manifest.
     let mut lake = Lake::open(&url).unwrap();
     assert_eq!(
-        lake.progress("file-abc").await.unwrap(),
-        Some(Progress {
-            last: 10,
-            resume: 8,
-            pending: vec!["0123456789abcdef".into()],
-            clock: None,
-        })
+        lake.progress("file-abc", "file-abc").await.unwrap(),
+        Some(checkpoint(10, 8))
     );
     // A replay of [8, 15]: records owned at or below 10 are not written again.
     let w = lake
@@ -146,15 +149,17 @@ async fn files_of_an_unfinished_commit_are_never_read_and_are_cleaned_up() {
     let mut lake = Lake::open(&url).unwrap();
     lake.write(&commit(1, 10, 11, &[5])).await.unwrap();
     // A writer that died after its data file and before its manifest.
-    let orphan = dir
-        .path()
-        .join("calls/date=2026-11-20")
-        .join(format!("part-file_abc-{:020}-{:020}.parquet", 11, 20));
+    let orphan = dir.path().join("calls/date=2026-11-20").join(format!(
+        "part-{}-{:020}-{:020}.parquet",
+        ledger_lake::stream_dir("file-abc", "file-abc"),
+        11,
+        20
+    ));
     std::fs::write(&orphan, b"half-written").unwrap();
     let listed = lake.committed_files(Table::Calls).await.unwrap();
     assert_eq!(listed.len(), 1, "orphans are not committed files");
 
     let mut restarted = Lake::open(&url).unwrap();
-    restarted.progress("file-abc").await.unwrap();
+    restarted.progress("file-abc", "file-abc").await.unwrap();
     assert!(!orphan.exists(), "the orphan is deleted on restart");
 }

@@ -1,6 +1,19 @@
 //! DataFusion over the lake: the `calls` and `dead_letters` tables, the Log
 //! Analytics compatibility views, JSON UDFs, and the named reports of
-//! `queries/`.
+//! `queries/`. It reads only what a commit made visible.
+//!
+//! ```rust
+//! # async fn example() -> Result<(), ledger_query::QueryError> {
+//! use ledger_lake::Lake;
+//! use ledger_query::{LedgerQuery, QueryOptions};
+//!
+//! let lake = Lake::open_existing("./ledger-lake")?;
+//! let q = LedgerQuery::open(&lake, &QueryOptions::default()).await?;
+//! let by_model = q.sql("SELECT model, sum(total_tokens) FROM calls GROUP BY model").await?;
+//! let r1 = q.report("token-usage-by-ip-model").await?;
+//! # let _ = (by_model, r1);
+//! # Ok(()) }
+//! ```
 
 mod json_udf;
 pub mod reports;

@@ -1,0 +1,145 @@
+//! The driver against sinks whose progress differs: each must get exactly
+//! what it lacks, and together with what it had, hold every call once.
+
+use std::io::Write;
+
+use chrono::{Duration, TimeZone, Utc};
+use ledger_core::Checkpoint;
+use ledger_core::ledger::LedgerConfig;
+use ledger_pipeline::{CommitPolicy, FileSource, MemorySink, Pipeline, Quiet, Sink};
+use serde_json::json;
+
+/// ledger/v1 calls with halves out of order, some far apart, orphans and
+/// a malformed line; no timeout fires (the timeout is longer than the
+/// capture), so every run forms the same records.
+fn capture(path: &std::path::Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+    let mut held = Vec::new();
+    for n in 0..120i64 {
+        let time = (t0 + Duration::seconds(n)).to_rfc3339();
+        let id = format!("call-{n:04}");
+        let req = json!({"schema":"ledger/v1","kind":"request","requestId":id,"time":time,
+            "body":"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"});
+        let resp = json!({"schema":"ledger/v1","kind":"response","requestId":id,"time":time,
+            "status":200,"body":"{\"object\":\"chat.completion\",\"model\":\"gpt-4o\",\"choices\":[]}"});
+        let mut lines = vec![req.to_string(), resp.to_string()];
+        if n % 4 == 0 {
+            lines.reverse();
+        }
+        if n % 6 == 0 {
+            held.push(lines.pop().unwrap());
+        }
+        if n % 13 == 0 {
+            lines.pop();
+        }
+        if n % 5 == 0
+            && let Some(h) = held.pop()
+        {
+            lines.push(h);
+        }
+        if n == 60 {
+            lines.push("{\"schema\":\"ledger/v1\",".into());
+        }
+        for l in lines {
+            writeln!(f, "{l}").unwrap();
+        }
+    }
+    for h in held {
+        writeln!(f, "{h}").unwrap();
+    }
+}
+
+fn pipeline() -> Pipeline {
+    let config = LedgerConfig {
+        timeout: Duration::hours(1),
+        ..LedgerConfig::default()
+    };
+    let policy = CommitPolicy {
+        max_records: 7,
+        ..CommitPolicy::default()
+    };
+    Pipeline::new(config, policy)
+}
+
+async fn run(input: &std::path::Path, sinks: &mut [&mut dyn Sink]) -> ledger_pipeline::Summary {
+    let mut source = FileSource::open(input.to_str().unwrap()).unwrap();
+    pipeline()
+        .run(&mut source, sinks, &mut Quiet)
+        .await
+        .unwrap()
+}
+
+/// (owner, request id or dead letter, complete) of everything a sink got.
+fn contents(sink: &MemorySink) -> Vec<(i64, String, bool)> {
+    let mut out: Vec<_> = sink
+        .commits
+        .iter()
+        .flat_map(|c| {
+            let records = c
+                .records
+                .iter()
+                .map(|r| (r.owner, r.item.request_id.clone(), r.item.complete));
+            let dead = c
+                .dead_letters
+                .iter()
+                .map(|d| (d.owner, format!("dead:{}", d.item.eh_sequence), false));
+            records.chain(dead).collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn two_sinks_each_get_exactly_what_they_lack() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("capture.jsonl");
+    capture(&input);
+
+    let mut reference = MemorySink::new("reference");
+    let clean = run(&input, &mut [&mut reference]).await;
+    assert!(
+        reference.commits.len() > 10,
+        "{} commits",
+        reference.commits.len()
+    );
+    let all = contents(&reference);
+    assert_eq!(
+        all.len() as u64,
+        clean.calls_written + clean.dead_letters_written
+    );
+
+    // Two sinks that stored the clean run up to different commits.
+    let at = |k: usize| -> Checkpoint { reference.commits[k].checkpoint.clone() };
+    let (a_at, b_at) = (at(2), at(8));
+    let mut a = MemorySink::new("a").with_checkpoint(a_at.clone());
+    let mut b = MemorySink::new("b").with_checkpoint(b_at.clone());
+    let summary = run(&input, &mut [&mut a, &mut b]).await;
+
+    for (sink, had) in [(&a, &a_at), (&b, &b_at)] {
+        let got = contents(sink);
+        assert!(
+            got.iter().all(|(owner, _, _)| *owner > had.last),
+            "{} got a record it had",
+            sink.name()
+        );
+        assert!(
+            sink.commits.iter().all(|c| c.first > had.last),
+            "{} got a range it had",
+            sink.name()
+        );
+        let expected: Vec<_> = all
+            .iter()
+            .filter(|(owner, _, _)| *owner > had.last)
+            .cloned()
+            .collect();
+        assert_eq!(got, expected, "{} got exactly what it lacked", sink.name());
+    }
+    assert!(contents(&a).len() > contents(&b).len());
+    assert_eq!(summary.fenced, 0);
+
+    // Run again: both are complete now, nothing is written.
+    let again = run(&input, &mut [&mut a, &mut b]).await;
+    assert_eq!((again.calls_written, again.commits), (0, 0));
+}
