@@ -22,6 +22,23 @@ pub struct Summary {
     pub skipped_lines: u64,
 }
 
+/// The closing summary line.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = &self.run;
+        write!(
+            f,
+            "events: {}  calls written: {}  partial calls: {}  dead letters: {}  duplicates ignored: {}  lines already in lake: {}",
+            r.events,
+            r.calls_written,
+            r.partial_calls,
+            r.dead_letters_written,
+            r.duplicates,
+            self.skipped_lines
+        )
+    }
+}
+
 /// Ingests `files` (`-` is stdin) into `sinks`, in order.
 pub async fn ingest_files(
     files: &[String],

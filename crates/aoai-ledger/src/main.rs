@@ -281,18 +281,7 @@ async fn main() -> Result<()> {
             )
             .await;
             bar.finish();
-            let total = total?;
-            let run = total.run;
-            println!(
-                "events: {}  calls written: {}  partial calls: {}  dead letters: {}  duplicates ignored: {}  lines already in lake: {}  lake: {}",
-                run.events,
-                run.calls_written,
-                run.partial_calls,
-                run.dead_letters_written,
-                run.duplicates,
-                total.skipped_lines,
-                lake.location().display
-            );
+            println!("{}  lake: {}", total?, lake.location().display);
             if let Some(name) = report {
                 println!();
                 run_query(

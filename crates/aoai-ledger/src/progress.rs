@@ -24,7 +24,7 @@ impl Bar {
                 None => ProgressBar::new_spinner(),
             };
             let template = if total.is_some() {
-                "{bar:30} {bytes}/{total_bytes} {msg}"
+                "{bar:20} {bytes}/{total_bytes} {msg}"
             } else {
                 "{spinner} {bytes} {msg}"
             };
@@ -53,7 +53,7 @@ impl Observer for Bar {
         bar.set_position(input.read);
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         bar.set_message(format!(
-            "{:.0} events/s  calls written: {}  dead letters: {}",
+            "{:.0} events/s, {} calls, {} dead letters",
             so_far.events as f64 / secs,
             so_far.calls_written,
             so_far.dead_letters_written
