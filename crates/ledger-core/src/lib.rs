@@ -14,6 +14,7 @@ pub mod correlate;
 pub mod cost;
 pub mod dialects;
 pub mod error;
+pub(crate) mod json_repair;
 pub mod ledger;
 pub mod model;
 pub mod redact;
