@@ -382,7 +382,7 @@ pub(crate) fn parse_json_lenient(text: &str) -> Option<(Value, bool)> {
     if let Ok(v) = serde_json::from_str(t) {
         return Some((v, false));
     }
-    let repaired = super::salvage::repair(t)?.json;
+    let repaired = crate::json_repair::close_event(t)?.text;
     serde_json::from_str(&repaired).ok().map(|v| (v, true))
 }
 

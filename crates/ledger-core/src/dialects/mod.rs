@@ -12,7 +12,6 @@ mod enterprise_logging;
 mod enterprise_logging_tf;
 mod fields;
 mod ledger_v1;
-mod salvage;
 
 use serde_json::{Map, Value};
 
@@ -153,11 +152,12 @@ fn parse(body: &[u8]) -> Result<(Value, Option<String>), DecodeError> {
     match serde_json::from_str::<Value>(text) {
         Ok(v) => Ok((v, None)),
         Err(e) if e.is_eof() && text.trim_start().starts_with('{') => {
-            let s = salvage::repair(text).ok_or_else(|| DecodeError::NotJson(e.to_string()))?;
-            let v = serde_json::from_str::<Value>(&s.json)
+            let s = crate::json_repair::close_event(text)
+                .ok_or_else(|| DecodeError::NotJson(e.to_string()))?;
+            let v = serde_json::from_str::<Value>(&s.text)
                 .map_err(|_| DecodeError::NotJson(e.to_string()))?;
-            tracing::debug!(cut_field = ?s.cut_field, "decoded an event that ends early");
-            Ok((v, s.cut_field))
+            tracing::debug!(cut_field = ?s.cut_key, "decoded an event that ends early");
+            Ok((v, s.cut_key))
         }
         Err(e) => Err(DecodeError::NotJson(e.to_string())),
     }
