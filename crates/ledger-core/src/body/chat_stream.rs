@@ -8,10 +8,11 @@ use serde_json::{Map, Value};
 
 use super::json::arguments_text;
 use super::read::{
-    error_message, first_meta, index_of, int_of, merge_filters, merge_prompt_filters, nonempty_str,
+    error_message, first_meta, index_of, merge_filters, merge_prompt_filters, nonempty_str,
     normalise_object, usage_of,
 };
 use super::{Choice, ParsedResponse, ToolCall};
+use crate::coerce;
 
 /// One choice being assembled from chunks, with its tool calls by index.
 #[derive(Default)]
@@ -81,7 +82,7 @@ impl ChatStream {
                     let Some(to) = t.as_object() else { continue };
                     let ti = to
                         .get("index")
-                        .and_then(int_of)
+                        .and_then(coerce::int)
                         .unwrap_or_else(|| i64::try_from(tpos).unwrap_or(i64::MAX));
                     tool_fragment(
                         acc.tools.entry(ti).or_default(),

@@ -20,10 +20,9 @@ use serde_json::Value;
 use super::ParsedResponse;
 use super::ToolCall;
 use super::chat_stream::ChatStream;
-use super::read::{
-    error_message, int_of, merge_filters, merge_prompt_filters, normalise_object, usage_of,
-};
+use super::read::{error_message, merge_filters, merge_prompt_filters, normalise_object, usage_of};
 use super::responses_stream::ResponsesStream;
+use crate::coerce;
 
 /// Which stream took the event.
 pub(super) enum Kind {
@@ -122,7 +121,7 @@ impl<'de> Visitor<'de> for Skip {
     }
 }
 
-/// Any JSON value read as a whole number the way `int_of` reads the
+/// Any JSON value read as a whole number the way [`coerce::int`] reads the
 /// `Value` (`None` when it is not one), without building the `Value`.
 pub(super) struct Int(Option<i64>);
 
@@ -143,16 +142,16 @@ impl<'de> Visitor<'de> for IntVisitor {
         Ok(Int(None))
     }
     fn visit_i64<E>(self, v: i64) -> Result<Int, E> {
-        Ok(Int(int_of(&Value::from(v))))
+        Ok(Int(Some(v)))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Int, E> {
-        Ok(Int(int_of(&Value::from(v))))
+        Ok(Int(i64::try_from(v).ok()))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Int, E> {
-        Ok(Int(int_of(&Value::from(v))))
+        Ok(Int(coerce::int_from_f64(v)))
     }
     fn visit_str<E>(self, v: &str) -> Result<Int, E> {
-        Ok(Int(int_of(&Value::from(v))))
+        Ok(Int(coerce::int_from_str(v)))
     }
     fn visit_unit<E>(self) -> Result<Int, E> {
         Ok(Int(None))

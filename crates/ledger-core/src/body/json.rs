@@ -4,11 +4,12 @@
 use serde_json::{Map, Value};
 
 use super::read::{
-    error_message, index_of, int_of, merge_filters, merge_prompt_filters, nonempty_str,
-    normalise_object, usage_of,
+    error_message, index_of, merge_filters, merge_prompt_filters, nonempty_str, normalise_object,
+    usage_of,
 };
 use super::responses::{responses_choice, responses_finish, status_of};
 use super::{Choice, ParsedResponse, ToolCall};
+use crate::coerce;
 use crate::json_repair::repair;
 
 /// How a JSON text read.
@@ -79,7 +80,7 @@ pub(super) fn read_response_object(m: &Map<String, Value>, r: &mut ParsedRespons
     r.created = m
         .get("created")
         .or_else(|| m.get("created_at"))
-        .and_then(int_of);
+        .and_then(coerce::int);
     r.object = nonempty_str(m.get("object")).map(|o| normalise_object(&o));
     let is_responses = match r.object.as_deref() {
         Some(o) => o == "response",

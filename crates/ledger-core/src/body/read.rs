@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::ParsedResponse;
+use crate::coerce;
 use crate::model::Usage;
 
 // ---------------------------------------------------------------------------
@@ -22,7 +23,7 @@ pub(super) fn first_meta(r: &mut ParsedResponse, m: &Map<String, Value>) {
         r.created = m
             .get("created")
             .or_else(|| m.get("created_at"))
-            .and_then(int_of)
+            .and_then(coerce::int)
             .filter(|c| *c != 0);
     }
 }
@@ -36,10 +37,10 @@ pub(super) fn normalise_object(o: &str) -> String {
 /// counts, so it is dropped and left to estimation.
 pub(super) fn usage_of(v: Option<&Value>, repaired: bool) -> Option<Usage> {
     let m = v?.as_object()?;
-    let get = |keys: &[&str]| keys.iter().find_map(|k| m.get(*k).and_then(int_of));
+    let get = |keys: &[&str]| keys.iter().find_map(|k| m.get(*k).and_then(coerce::int));
     let detail = |keys: &[&str], field: &str| {
         keys.iter()
-            .find_map(|k| m.get(*k)?.get(field).and_then(int_of))
+            .find_map(|k| m.get(*k)?.get(field).and_then(coerce::int))
     };
     let u = Usage {
         prompt_tokens: get(&["prompt_tokens", "input_tokens"]),
@@ -155,42 +156,5 @@ pub(super) fn text_of(v: &Value) -> Option<String> {
 }
 
 pub(super) fn index_of(v: Option<&Value>) -> Option<u32> {
-    v.and_then(int_of).and_then(|i| u32::try_from(i).ok())
-}
-
-/// A whole number, given as a JSON number or a string.
-pub(super) fn int_of(v: &Value) -> Option<i64> {
-    let whole =
-        |f: f64| (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e18).then_some(f as i64);
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
-        Value::String(s) => {
-            let s = s.trim();
-            s.parse::<i64>()
-                .ok()
-                .or_else(|| s.parse::<f64>().ok().and_then(whole))
-        }
-        _ => None,
-    }
-}
-
-pub(super) fn float_of(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
-        _ => None,
-    }
-}
-
-pub(super) fn bool_of(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => None,
-        },
-        Value::Number(n) => n.as_i64().map(|i| i != 0),
-        _ => None,
-    }
+    v.and_then(coerce::int).and_then(|i| u32::try_from(i).ok())
 }

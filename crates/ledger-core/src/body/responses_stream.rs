@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::read::{error_message, first_meta, int_of, nonempty_str, usage_of};
+use super::read::{error_message, first_meta, nonempty_str, usage_of};
 use super::responses::{responses_choice, responses_finish, responses_tool_call, status_of};
 use super::{Choice, ParsedResponse, ToolCall};
+use crate::coerce;
 
 /// Accumulates Responses API stream events.
 #[derive(Default)]
@@ -24,7 +25,7 @@ pub(super) struct ResponsesStream {
 impl ResponsesStream {
     pub(super) fn event(&mut self, ty: &str, d: &Map<String, Value>, r: &mut ParsedResponse) {
         self.seen = true;
-        let out = d.get("output_index").and_then(int_of).unwrap_or(0);
+        let out = d.get("output_index").and_then(coerce::int).unwrap_or(0);
         match ty {
             "response.created" | "response.in_progress" | "response.queued" => {
                 if let Some(resp) = d.get("response").and_then(Value::as_object) {
@@ -53,7 +54,7 @@ impl ResponsesStream {
                 }
             }
             "response.output_text.delta" | "response.output_text.done" => {
-                let part = d.get("content_index").and_then(int_of).unwrap_or(0);
+                let part = d.get("content_index").and_then(coerce::int).unwrap_or(0);
                 let text = self.texts.entry((out, part)).or_default();
                 if ty.ends_with("delta") {
                     if let Some(Value::String(s)) = d.get("delta") {

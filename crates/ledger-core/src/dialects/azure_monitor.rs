@@ -12,8 +12,9 @@ use super::common::{
     api_version_from_url, apply_url, body_text, deployment_from_url, error_text, header_value,
     join_error, operation_id, request_headers, response_object, usage_of, whole_body,
 };
-use super::fields::{Obj, bool_value};
+use super::fields::Obj;
 use super::{Ctx, Decoded, Rejected, invalid, missing};
+use crate::coerce;
 
 const D: Dialect = Dialect::AzureMonitor;
 
@@ -106,9 +107,7 @@ impl<'a> Rec<'a> {
         names.iter().find_map(|n| self.text(n))
     }
     fn int_any(&self, names: &[&str]) -> Option<i64> {
-        names
-            .iter()
-            .find_map(|n| self.get(n).and_then(crate::time::int_value))
+        names.iter().find_map(|n| self.get(n).and_then(coerce::int))
     }
     /// Only in `properties` (the top level's `operationName` is the log's).
     fn prop_text(&self, name: &str) -> Option<String> {
@@ -172,7 +171,7 @@ fn gateway_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
         .iter()
         .filter_map(|n| rec.get(n))
         .find_map(|h| header_value(h, "openai-processing-ms"))
-        .and_then(|v| crate::time::int_value(&Value::String(v)));
+        .and_then(|v| crate::time::timespan_text_ms(&v));
     meta.error = rec.get("lastError").and_then(error_text).or_else(|| {
         join_error(
             rec.text("lastErrorSource"),
@@ -277,7 +276,7 @@ fn llm_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
         api_version: rec.text("apiVersion"),
         region: rec.text_any(&["region", "location"]),
         operation_id: operation_id(rec.prop_text("operationName").as_deref(), None, None),
-        is_stream: rec.get("isStreamCompletion").and_then(bool_value),
+        is_stream: rec.get("isStreamCompletion").and_then(coerce::bool),
         usage,
         ..CallMeta::default()
     };

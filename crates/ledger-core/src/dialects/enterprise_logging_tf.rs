@@ -2,11 +2,9 @@
 //! openai-python-enterprise-logging): `request` (partition 0), `response`
 //! and `error` (partition 1) events joined by `RequestId`.
 
-use serde_json::Value;
-
 use crate::error::DecodeError;
 use crate::model::{BodyPart, CallMeta, Dialect, Fragment, Role};
-use crate::time::{int_value, timespan_ms};
+use crate::time::{timespan_ms, timespan_text_ms};
 
 use super::common::{
     apply_url, body_text, header_value, operation_id, request_headers, whole_body,
@@ -70,8 +68,8 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
             meta.request_headers = request_headers(headers);
         } else {
             // The response event logs the response's headers.
-            meta.model_time_ms = header_value(headers, "openai-processing-ms")
-                .and_then(|v| int_value(&Value::String(v)));
+            meta.model_time_ms =
+                header_value(headers, "openai-processing-ms").and_then(|v| timespan_text_ms(&v));
             meta.region = header_value(headers, "x-ms-region");
         }
     }

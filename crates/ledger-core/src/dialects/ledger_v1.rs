@@ -88,7 +88,7 @@ fn chunk_part(o: Obj<'_>, text: String, cut: bool) -> Result<BodyPart, DecodeErr
             c.int("index").unwrap_or(0),
             c.int("count").unwrap_or(1),
             c.get("truncated")
-                .and_then(serde_json::Value::as_bool)
+                .and_then(crate::coerce::bool)
                 .unwrap_or(false),
         ),
         None => (0, 1, false),
