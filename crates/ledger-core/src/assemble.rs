@@ -8,7 +8,7 @@ use crate::body::{self, ParsedRequest, ParsedResponse};
 use crate::correlate::{PendingCall, Released};
 use crate::cost::PriceTable;
 use crate::model::{BodyKind, BodyPart, CallMeta, CallRecord, Operation, Role, Usage, UsageSource};
-use crate::{redact, tokens};
+use crate::{operations, redact, tokens};
 
 /// How records are built.
 #[derive(Debug, Clone)]
@@ -213,15 +213,16 @@ impl Bodies {
 /// The normalised operation, and APIM's operation id (the envelope's, else
 /// the one the operation table gives).
 fn operation_and_id(meta: &CallMeta, response: &ParsedResponse) -> (Operation, Option<String>) {
-    let operation = operation_of(
+    let spec = operations::lookup(
         meta.operation_id.as_deref(),
         meta.url.as_deref(),
         response.object.as_deref(),
     );
+    let operation = spec.map_or(Operation::Other, |s| s.operation);
     let operation_id = meta
         .operation_id
         .clone()
-        .or_else(|| operation_id_for(operation).map(str::to_string));
+        .or_else(|| spec.and_then(|s| s.operation_id).map(str::to_string));
     (operation, operation_id)
 }
 
@@ -530,76 +531,6 @@ fn estimate(
     })
 }
 
-/// The normalised operation, from APIM's operation id, the URL path, or the
-/// response body's `object`.
-pub fn operation_of(
-    operation_id: Option<&str>,
-    url: Option<&str>,
-    object: Option<&str>,
-) -> Operation {
-    if let Some(id) = operation_id {
-        let id = id.to_ascii_lowercase().replace([' ', '-', '_'], "");
-        let op = match id.as_str() {
-            s if s.contains("chatcompletion") => Some(Operation::Chat),
-            s if s.contains("embedding") => Some(Operation::Embedding),
-            s if s.contains("response") => Some(Operation::Responses),
-            s if s.contains("completion") => Some(Operation::Completion),
-            s if s.contains("image") || s.contains("dalle") => Some(Operation::Image),
-            s if s.contains("audio") || s.contains("transcription") || s.contains("speech") => {
-                Some(Operation::Audio)
-            }
-            _ => None,
-        };
-        if let Some(op) = op {
-            return op;
-        }
-    }
-    if let Some(url) = url {
-        let path = url
-            .split('?')
-            .next()
-            .unwrap_or(url)
-            .trim_end_matches('/')
-            .to_ascii_lowercase();
-        let op = if path.ends_with("/chat/completions") {
-            Some(Operation::Chat)
-        } else if path.ends_with("/completions") {
-            Some(Operation::Completion)
-        } else if path.ends_with("/embeddings") {
-            Some(Operation::Embedding)
-        } else if path.ends_with("/responses") {
-            Some(Operation::Responses)
-        } else if path.contains("/images/") {
-            Some(Operation::Image)
-        } else if path.contains("/audio/") {
-            Some(Operation::Audio)
-        } else {
-            None
-        };
-        if let Some(op) = op {
-            return op;
-        }
-    }
-    match object {
-        Some("chat.completion") => Operation::Chat,
-        Some("text_completion") => Operation::Completion,
-        Some("list") => Operation::Embedding,
-        Some("response") => Operation::Responses,
-        _ => Operation::Other,
-    }
-}
-
-/// APIM's operation id for an operation, for dialects that do not carry one.
-pub fn operation_id_for(op: Operation) -> Option<&'static str> {
-    match op {
-        Operation::Chat => Some("ChatCompletions_Create"),
-        Operation::Completion => Some("Completions_Create"),
-        Operation::Embedding => Some("embeddings_create"),
-        Operation::Responses => Some("Responses_Create"),
-        _ => None,
-    }
-}
-
 fn merge(into: &mut CallMeta, from: &CallMeta) {
     macro_rules! first {
         ($($f:ident),*) => { $( if into.$f.is_none() { into.$f = from.$f.clone(); } )* };
@@ -650,30 +581,5 @@ mod tests {
         assert_eq!(model_key("gpt-4o-2024-08-06"), "gpt-4o");
         assert_eq!(model_key("gpt-35-turbo"), "gpt-35");
         assert_eq!(model_key("gpt-4o"), "");
-    }
-
-    #[test]
-    fn operation_from_id_path_or_object() {
-        assert_eq!(
-            operation_of(Some("ChatCompletions_Create"), None, None),
-            Operation::Chat
-        );
-        assert_eq!(
-            operation_of(Some("Completions_Create"), None, None),
-            Operation::Completion
-        );
-        assert_eq!(
-            operation_of(Some("embeddings_create"), None, None),
-            Operation::Embedding
-        );
-        assert_eq!(
-            operation_of(
-                None,
-                Some("https://x/openai/deployments/d/chat/completions?api-version=1"),
-                None
-            ),
-            Operation::Chat
-        );
-        assert_eq!(operation_of(None, None, Some("list")), Operation::Embedding);
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub(crate) mod json_repair;
 pub mod ledger;
 pub mod model;
+pub mod operations;
 pub mod redact;
 pub mod time;
 pub mod tokens;

@@ -5,9 +5,10 @@
 use crate::error::DecodeError;
 use crate::model::{CallMeta, Dialect, Fragment, Role};
 
+use crate::operations::{operation_id, synth_object};
+
 use super::common::{
-    CHAT, COMPLETIONS, EMBEDDINGS, body_text, object_from_choices, operation_from_object,
-    operation_id, parse_json_lenient, synth_response, usage_of, whole_body,
+    body_text, object_from_choices, parse_json_lenient, synth_response, usage_of, whole_body,
 };
 use super::fields::Obj;
 use super::{Ctx, missing};
@@ -51,12 +52,7 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
     let parsed = choices.map(|c| parse_json_lenient(c).ok_or(c));
     let object = match &parsed {
         Some(Ok((c, _))) => object_from_choices(c).or(Some("chat.completion")),
-        _ => match operation_id(given_op.as_deref(), None, None).as_deref() {
-            Some(CHAT) => Some("chat.completion"),
-            Some(COMPLETIONS) => Some("text_completion"),
-            Some(EMBEDDINGS) => Some("list"),
-            _ => None,
-        },
+        _ => synth_object(given_op.as_deref()),
     };
     let response_body = match (parsed, object) {
         (Some(Err(raw)), _) => Some(whole_body(raw.to_string(), true)),
@@ -78,11 +74,7 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
         model,
         region: o.text("modelRegion").and_then(present),
         caller_ip: o.text("clientIp").and_then(present),
-        operation_id: operation_id(
-            given_op.as_deref(),
-            None,
-            object.and_then(operation_from_object),
-        ),
+        operation_id: operation_id(given_op.as_deref(), None, object),
         usage,
         // The policy logs only status 200.
         status_code: response_body.is_some().then_some(200),

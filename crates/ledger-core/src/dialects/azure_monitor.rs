@@ -10,11 +10,12 @@ use crate::model::{BodyKind, BodyPart, CallMeta, Dialect, Fragment, Role};
 
 use super::common::{
     api_version_from_url, apply_url, body_text, deployment_from_url, error_text, header_value,
-    join_error, operation_id, request_headers, response_object, usage_of, whole_body,
+    join_error, request_headers, response_object, usage_of, whole_body,
 };
 use super::fields::Obj;
 use super::{Ctx, Decoded, Rejected, invalid, missing};
 use crate::coerce;
+use crate::operations::operation_id;
 
 const D: Dialect = Dialect::AzureMonitor;
 

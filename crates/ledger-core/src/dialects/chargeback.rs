@@ -9,8 +9,9 @@ use crate::model::{CallMeta, Dialect, Fragment, Role};
 use crate::redact;
 
 use super::Ctx;
-use super::common::{body_text, carries_completion, operation_id, response_object, whole_body};
+use super::common::{body_text, carries_completion, response_object, whole_body};
 use super::fields::Obj;
+use crate::operations::operation_id;
 
 const D: Dialect = Dialect::Chargeback;
 

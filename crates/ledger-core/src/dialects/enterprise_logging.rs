@@ -8,9 +8,10 @@ use serde_json::{Map, Value, json};
 use crate::error::DecodeError;
 use crate::model::{CallMeta, Dialect, Fragment, Role};
 
+use crate::operations::{operation_id, synth_object};
+
 use super::common::{
-    CHAT, COMPLETIONS, EMBEDDINGS, object_from_choices, operation_from_object, operation_id,
-    parse_json_lenient, synth_response, usage_of, whole_body,
+    object_from_choices, parse_json_lenient, synth_response, usage_of, whole_body,
 };
 use super::fields::Obj;
 use super::{Ctx, invalid, missing};
@@ -57,11 +58,9 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
                 o.int("total_tokens"),
             );
             let choices = o.raw_str("choices").map(|c| parse_json_lenient(c).ok_or(c));
-            let object = match operation_id(given_op.as_deref(), None, None).as_deref() {
-                Some(CHAT) => Some("chat.completion"),
-                Some(COMPLETIONS) => Some("text_completion"),
-                Some(EMBEDDINGS) => Some("list"),
-                _ => match &choices {
+            let object = match synth_object(given_op.as_deref()) {
+                Some(o) => Some(o),
+                None => match &choices {
                     Some(Ok((c, _))) => object_from_choices(c).or(Some("chat.completion")),
                     _ => None,
                 },
@@ -83,11 +82,7 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
             if body.is_some() {
                 meta.status_code = Some(200);
             }
-            meta.operation_id = operation_id(
-                given_op.as_deref(),
-                None,
-                object.and_then(operation_from_object),
-            );
+            meta.operation_id = operation_id(given_op.as_deref(), None, object);
             fragment_bodies.1 = body;
         }
     }

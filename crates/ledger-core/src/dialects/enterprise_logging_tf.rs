@@ -6,11 +6,10 @@ use crate::error::DecodeError;
 use crate::model::{BodyPart, CallMeta, Dialect, Fragment, Role};
 use crate::time::{timespan_ms, timespan_text_ms};
 
-use super::common::{
-    apply_url, body_text, header_value, operation_id, request_headers, whole_body,
-};
+use super::common::{apply_url, body_text, header_value, request_headers, whole_body};
 use super::fields::Obj;
 use super::{Ctx, invalid, missing};
+use crate::operations::operation_id;
 
 const D: Dialect = Dialect::EnterpriseLoggingTf;
 

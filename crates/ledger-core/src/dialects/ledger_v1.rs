@@ -4,9 +4,10 @@
 use crate::error::DecodeError;
 use crate::model::{BodyKind, BodyPart, CallMeta, Dialect, Fragment, Role};
 
-use super::common::{apply_url, error_text, operation_id, request_headers};
+use super::common::{apply_url, error_text, request_headers};
 use super::fields::Obj;
 use super::{Ctx, invalid, missing};
+use crate::operations::operation_id;
 
 const D: Dialect = Dialect::LedgerV1;
 
