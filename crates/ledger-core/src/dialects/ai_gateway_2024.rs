@@ -11,16 +11,29 @@ use super::common::{
     body_text, object_from_choices, parse_json_lenient, synth_response, usage_of, whole_body,
 };
 use super::fields::Obj;
-use super::{Ctx, missing};
+use super::{Completeness, Ctx, Decoded, DialectSpec, missing};
 
 const D: Dialect = Dialect::AiGateway2024;
+
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "ai-gateway-2024",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::OneEvent,
+};
+
+/// An `apimRequestId` field.
+fn detect(o: Obj<'_>) -> bool {
+    o.has("apimRequestId")
+}
 
 /// The policy writes these when a value is missing.
 fn present(s: String) -> Option<String> {
     (!matches!(s.as_str(), "N/A" | "NA")).then_some(s)
 }
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     let key = o
         .text("apimRequestId")
         .and_then(present)

@@ -13,18 +13,31 @@ use super::common::{
     join_error, request_headers, response_object, usage_of, whole_body,
 };
 use super::fields::Obj;
-use super::{Ctx, Decoded, Rejected, invalid, missing};
+use super::{Completeness, Ctx, Decoded, DialectSpec, Rejected, invalid, missing};
 use crate::coerce;
 use crate::operations::operation_id;
 
 const D: Dialect = Dialect::AzureMonitor;
+
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "azure-monitor",
+    detect,
+    decode,
+    completeness: Completeness::GatewayLogWhenFlushed,
+};
+
+/// A `records` array (a diagnostic-settings export).
+fn detect(o: Obj<'_>) -> bool {
+    o.get("records").is_some_and(serde_json::Value::is_array)
+}
 
 /// GatewayLogs keep at most this many bytes of each body.
 const BODY_LOG_LIMIT: usize = 8192;
 
 /// Decodes every record; a record that cannot be used is returned as
 /// rejected (it becomes a dead letter) while the others go on.
-pub(super) fn decode(o: Obj<'_>, _ctx: &Ctx<'_>) -> Result<Decoded, DecodeError> {
+fn decode(o: Obj<'_>, _ctx: &Ctx<'_>) -> Result<Decoded, DecodeError> {
     let records = o
         .get("records")
         .and_then(Value::as_array)

@@ -11,11 +11,26 @@ use crate::redact;
 use super::Ctx;
 use super::common::{body_text, carries_completion, response_object, whole_body};
 use super::fields::Obj;
+use super::{Completeness, Decoded, DialectSpec};
 use crate::operations::operation_id;
 
 const D: Dialect = Dialect::Chargeback;
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "chargeback",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::OneEvent,
+};
+
+/// An `appSubscriptionKey`, or an `apiOperation` beside a body.
+fn detect(o: Obj<'_>) -> bool {
+    o.has("appSubscriptionKey")
+        || (o.has("apiOperation") && (o.has("request") || o.has("response")))
+}
+
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     // The event has no id: a digest of the whole event makes redelivered
     // copies share a key while distinct calls do not.
     let key = format!("sha256:{}", hex::encode(Sha256::digest(ctx.raw)));

@@ -14,11 +14,24 @@ use super::common::{
     object_from_choices, parse_json_lenient, synth_response, usage_of, whole_body,
 };
 use super::fields::Obj;
-use super::{Ctx, invalid, missing};
+use super::{Completeness, Ctx, Decoded, DialectSpec, invalid, missing};
 
 const D: Dialect = Dialect::EnterpriseLogging;
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "enterprise-logging",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::Halves,
+};
+
+/// An `event-type` field.
+fn detect(o: Obj<'_>) -> bool {
+    o.has("event-type")
+}
+
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     let key = o
         .text("message-id")
         .ok_or_else(|| missing(D, "message-id"))?;

@@ -8,10 +8,28 @@ use crate::time::{timespan_ms, timespan_text_ms};
 
 use super::common::{apply_url, body_text, header_value, request_headers, whole_body};
 use super::fields::Obj;
-use super::{Ctx, invalid, missing};
+use super::{Completeness, Ctx, Decoded, DialectSpec, invalid, missing};
 use crate::operations::operation_id;
 
 const D: Dialect = Dialect::EnterpriseLoggingTf;
+
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "enterprise-logging-tf",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::Halves,
+};
+
+/// `Type` request / response / error, with a `RequestId`.
+fn detect(o: Obj<'_>) -> bool {
+    let tf_type = o.text("Type").is_some_and(|t| {
+        ["request", "response", "error"]
+            .iter()
+            .any(|k| t.eq_ignore_ascii_case(k))
+    });
+    tf_type && o.has("RequestId")
+}
 
 /// The policy cuts the request event's `RequestBody` to this many
 /// characters (.NET `Substring`, so UTF-16 code units).
@@ -20,7 +38,7 @@ const REQUEST_BODY_CUT: usize = 1024;
 /// The response event's `ResponseBody` for a streamed call.
 const STREAMING: &str = "streaming";
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     let key = o.text("RequestId").ok_or_else(|| missing(D, "RequestId"))?;
     let role = match o.text("Type").map(|t| t.to_ascii_lowercase()).as_deref() {
         Some("request") => Role::Request,

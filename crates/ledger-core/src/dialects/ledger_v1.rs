@@ -6,12 +6,26 @@ use crate::model::{BodyKind, BodyPart, CallMeta, Dialect, Fragment, Role};
 
 use super::common::{apply_url, error_text, request_headers};
 use super::fields::Obj;
-use super::{Ctx, invalid, missing};
+use super::{Completeness, Ctx, Decoded, DialectSpec, invalid, missing};
 use crate::operations::operation_id;
 
 const D: Dialect = Dialect::LedgerV1;
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "ledger/v1",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::Halves,
+};
+
+/// `schema: "ledger/v1"`.
+fn detect(o: Obj<'_>) -> bool {
+    o.text("schema")
+        .is_some_and(|s| s.eq_ignore_ascii_case("ledger/v1"))
+}
+
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     let key = o.text("requestId").ok_or_else(|| missing(D, "requestId"))?;
     let kind = o.text("kind").ok_or_else(|| missing(D, "kind"))?;
     let role = match kind.to_ascii_lowercase().as_str() {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use super::decode;
+use super::{DIALECTS, decode};
 use crate::error::DecodeError;
 use crate::model::{Dialect, Fragment, Role};
 
@@ -281,5 +281,19 @@ proptest! {
         for e in events {
             let _ = decode(e.to_string().as_bytes());
         }
+    }
+}
+
+#[test]
+fn the_dialect_table_names_each_dialect_once() {
+    for (i, s) in DIALECTS.iter().enumerate() {
+        assert_eq!(s.dialect.as_str(), s.name);
+        assert!(
+            DIALECTS[i + 1..]
+                .iter()
+                .all(|t| t.dialect != s.dialect && t.name != s.name),
+            "{} twice",
+            s.name
+        );
     }
 }
