@@ -7,6 +7,10 @@
 //! cost ([`cost`]), removes secrets ([`redact`]) and yields a [`CallRecord`].
 //! [`ledger`] wraps all of it in the exactly-once bookkeeping of
 //! `architecture.md`: owning sequence numbers and resume points.
+//!
+//! Rules every stage shares live once: [`operations`] (routes and APIM
+//! operation ids), [`coerce`] (loose numbers and booleans), `json_repair`
+//! (closing cut JSON), and the dialect table `dialects::DIALECTS`.
 
 pub mod assemble;
 pub mod body;

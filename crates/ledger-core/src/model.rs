@@ -35,7 +35,7 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// The dialect's name, from [`crate::dialects::DIALECTS`].
+    /// The dialect's name, from the dialect table (`dialects::DIALECTS`).
     pub fn as_str(self) -> &'static str {
         crate::dialects::spec(self).map_or("unknown", |s| s.name)
     }

@@ -370,7 +370,7 @@ fn chat_chunk(e: Event<'_>, chat: &mut ChatStream, r: &mut ParsedResponse) {
     }
 }
 
-/// As `super::tool_fragment`.
+/// As [`super::chat_stream::tool_fragment`].
 fn tool_fragment(
     t: &mut ToolCall,
     id: Option<&Text<'_>>,

@@ -2,7 +2,7 @@
 //! response (non-streamed JSON or SSE) into one normalised shape.
 //!
 //! The public API here is what `assemble` uses. Each job has its file:
-//! [`request`] reads a request; `json` a non-streamed response, `responses`
+//! `request` reads a request; `json` a non-streamed response, `responses`
 //! the Responses API object; `sse` frames an event stream and feeds
 //! `chat_stream` (with its typed fast path, `chat_stream_fast`) or
 //! `responses_stream`; `render` writes the equivalent non-streamed body.
@@ -10,7 +10,7 @@
 //! Nothing here panics on input: bodies arrive cut (APIM's 200 KB event
 //! limit, the 8 KB diagnostic log limit), interrupted, or in odd dialects.
 //! A cut JSON body is closed at the last point where it can be closed
-//! ([`crate::json_repair`]), so the fields before the cut are kept.
+//! (`json_repair`), so the fields before the cut are kept.
 
 mod chat_stream;
 mod chat_stream_fast;

@@ -1,14 +1,12 @@
 //! Small readers shared by the JSON and the stream paths: metadata, usage,
-//! error messages, content-filter merging, loose scalars.
+//! error messages, content-filter merging (loose scalars are
+//! [`crate::coerce`]'s).
 
 use serde_json::{Map, Value};
 
 use super::ParsedResponse;
 use crate::coerce;
 use crate::model::Usage;
-
-// ---------------------------------------------------------------------------
-// Shared readers
 
 /// Sets `id`, `model`, `created` from the first object that has them
 /// non-empty (annotation chunks carry empty ones).

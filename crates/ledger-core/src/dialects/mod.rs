@@ -4,7 +4,7 @@
 //! field names are matched ignoring ASCII case. Decoders never panic and
 //! never quote field values in their errors (values can be secrets).
 //!
-//! [`DIALECTS`] is the one table of dialects: detection, decoding, name and
+//! `DIALECTS` is the one table of dialects: detection, decoding, name and
 //! completeness rule. A new dialect is its own file (with its `SPEC`), a
 //! `mod` line and an entry here, and a variant of [`Dialect`].
 

@@ -1,4 +1,4 @@
-//! Secret removal and optional PII masking ([`pii`]).
+//! Secret removal and optional PII masking (`pii`).
 //!
 //! Secrets are removed whatever a dialect promises (a policy that claims to
 //! strip them may not): header values, key-like JSON fields, URL query
