@@ -106,14 +106,9 @@ fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::super::decode;
+    use super::super::tests::{assert_fragment, one};
     use crate::model::*;
     use chrono::{TimeZone, Utc};
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     const EVENT: &str = r#"{
   "id": "chatcmpl-9T2kQ1pZ",
@@ -133,14 +128,13 @@ mod tests {
     #[test]
     fn whole_call() {
         let f = one(EVENT);
-        assert_eq!(f.dialect, Dialect::AiGateway2024);
-        assert_eq!(f.key, "6e1f0b2a-9c8d-4e7f-a6b5-c4d3e2f1a0b9");
-        assert_eq!(f.role, Role::Whole);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("6e1f0b2a-9c8d-4e7f-a6b5-c4d3e2f1a0b9")
+        assert_fragment(
+            &f,
+            Dialect::AiGateway2024,
+            "6e1f0b2a-9c8d-4e7f-a6b5-c4d3e2f1a0b9",
+            Role::Whole,
         );
+        let m = &f.meta;
         assert_eq!(
             m.response_time,
             Some(Utc.with_ymd_and_hms(2024, 5, 24, 14, 45, 56).unwrap())

@@ -307,6 +307,7 @@ fn llm_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::super::decode;
+    use super::super::tests::assert_fragment;
     use crate::model::*;
     use crate::redact;
     use chrono::{TimeZone, Utc};
@@ -363,14 +364,13 @@ mod tests {
         let frags = decode(GATEWAY.as_bytes()).expect("decodes");
         assert_eq!(frags.len(), 1, "other categories are skipped");
         let f = &frags[0];
-        assert_eq!(f.dialect, Dialect::AzureMonitor);
-        assert_eq!(f.key, "a3c9e7f1-5b2d-4e8a-9c6f-1d2e3f4a5b6c");
-        assert_eq!(f.role, Role::GatewayLog);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("a3c9e7f1-5b2d-4e8a-9c6f-1d2e3f4a5b6c")
+        assert_fragment(
+            f,
+            Dialect::AzureMonitor,
+            "a3c9e7f1-5b2d-4e8a-9c6f-1d2e3f4a5b6c",
+            Role::GatewayLog,
         );
+        let m = &f.meta;
         assert_eq!(
             m.correlation_id.as_deref(),
             Some("a3c9e7f1-5b2d-4e8a-9c6f-1d2e3f4a5b6c")

@@ -79,18 +79,13 @@ fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{DEFAULT_KEY_SALT, decode};
+    use super::super::DEFAULT_KEY_SALT;
+    use super::super::tests::one;
     use crate::model::*;
     use crate::redact;
     use chrono::{TimeZone, Utc};
 
     const RAW_KEY: &str = "b5c0e1f2a3d44c8e9f7a6b5c4d3e2f10";
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     const CHAT: &str = r#"{
   "eventTime": "2024-05-24T14:45:56.5277423Z",

@@ -139,14 +139,9 @@ fn request_body(o: Obj<'_>, ctx: &Ctx<'_>, model: Option<&str>) -> Option<crate:
 #[cfg(test)]
 mod tests {
     use super::super::decode;
+    use super::super::tests::{assert_fragment, one};
     use crate::model::*;
     use chrono::{TimeZone, Utc};
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     const REQUEST: &str = r#"{
   "event-type": "Request",
@@ -178,14 +173,13 @@ mod tests {
     #[test]
     fn request_event_rebuilds_the_chat_body() {
         let f = one(REQUEST);
-        assert_eq!(f.dialect, Dialect::EnterpriseLogging);
-        assert_eq!(f.key, "0f8fad5b-d9cb-469f-a165-70867728950e");
-        assert_eq!(f.role, Role::Request);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("0f8fad5b-d9cb-469f-a165-70867728950e")
+        assert_fragment(
+            &f,
+            Dialect::EnterpriseLogging,
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            Role::Request,
         );
+        let m = &f.meta;
         assert_eq!(
             m.request_time,
             Some(Utc.with_ymd_and_hms(2024, 5, 24, 14, 45, 56).unwrap())

@@ -143,16 +143,10 @@ fn response(o: Obj<'_>, ctx: &Ctx<'_>, meta: &mut CallMeta) -> Option<BodyPart> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::decode;
+    use super::super::tests::{assert_fragment, one};
     use crate::model::*;
     use crate::redact;
     use chrono::{TimeZone, Utc};
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     const REQUEST: &str = r#"{
   "Type": "request",
@@ -211,14 +205,13 @@ mod tests {
     #[test]
     fn request_event() {
         let f = one(REQUEST);
-        assert_eq!(f.dialect, Dialect::EnterpriseLoggingTf);
-        assert_eq!(f.key, "8a1f2e3d-4c5b-4a69-8d7e-6f5a4b3c2d1e");
-        assert_eq!(f.role, Role::Request);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("8a1f2e3d-4c5b-4a69-8d7e-6f5a4b3c2d1e")
+        assert_fragment(
+            &f,
+            Dialect::EnterpriseLoggingTf,
+            "8a1f2e3d-4c5b-4a69-8d7e-6f5a4b3c2d1e",
+            Role::Request,
         );
+        let m = &f.meta;
         assert_eq!(
             m.request_time,
             Some(Utc.with_ymd_and_hms(2024, 5, 24, 14, 45, 56).unwrap())

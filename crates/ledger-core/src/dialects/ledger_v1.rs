@@ -125,17 +125,12 @@ fn chunk_part(o: Obj<'_>, text: String, cut: bool) -> Result<BodyPart, DecodeErr
 #[cfg(test)]
 mod tests {
     use super::super::decode;
+    use super::super::tests::{assert_fragment, one};
     use crate::model::*;
     use crate::redact;
     use chrono::{TimeZone, Utc};
 
     const URL: &str = "https://contoso.azure-api.net/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     #[test]
     fn request_half() {
@@ -151,14 +146,13 @@ mod tests {
           "chunk": {"index": 0, "count": 1}
         }"#;
         let f = one(event);
-        assert_eq!(f.dialect, Dialect::LedgerV1);
-        assert_eq!(f.key, "5d0c4f1e-0b7a-4c1e-9a53-2f7f1c0d9e11");
-        assert_eq!(f.role, Role::Request);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("5d0c4f1e-0b7a-4c1e-9a53-2f7f1c0d9e11")
+        assert_fragment(
+            &f,
+            Dialect::LedgerV1,
+            "5d0c4f1e-0b7a-4c1e-9a53-2f7f1c0d9e11",
+            Role::Request,
         );
+        let m = &f.meta;
         assert_eq!(
             m.request_time,
             Some(
