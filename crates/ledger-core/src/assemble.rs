@@ -5,10 +5,10 @@
 use serde_json::{Value, json};
 
 use crate::body::{self, ParsedRequest, ParsedResponse};
-use crate::correlate::Released;
+use crate::correlate::{PendingCall, Released};
 use crate::cost::PriceTable;
 use crate::model::{BodyKind, BodyPart, CallMeta, CallRecord, Operation, Role, Usage, UsageSource};
-use crate::{redact, tokens};
+use crate::{operations, redact, tokens};
 
 /// How records are built.
 #[derive(Debug, Clone)]
@@ -40,51 +40,10 @@ const MERGE_ORDER: [Role; 6] = [
 pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
     let call = &released.call;
     let mut warnings = Vec::new();
-    let mut meta = CallMeta::default();
-    for role in MERGE_ORDER {
-        for h in call.parts.iter().filter(|h| h.fragment.role == role) {
-            merge(&mut meta, &h.fragment.meta);
-        }
-    }
-    let (mut first, mut last) = (i64::MAX, i64::MIN);
-    let mut partition = String::new();
-    for h in &call.parts {
-        if h.position.sequence < first {
-            first = h.position.sequence;
-            partition = h.position.partition.clone();
-        }
-        last = last.max(h.position.sequence);
-    }
-
-    let req_parts: Vec<&BodyPart> = call
-        .parts
-        .iter()
-        .filter_map(|h| h.fragment.request_body.as_ref())
-        .collect();
-    let resp_parts: Vec<&BodyPart> = call
-        .parts
-        .iter()
-        .filter_map(|h| h.fragment.response_body.as_ref())
-        .collect();
-    let request_body = stitch(&req_parts, "request", &mut warnings);
-    let response_body = stitch(&resp_parts, "response", &mut warnings);
-
-    let request = match &request_body {
-        Some((BodyKind::Http, text, _)) => body::parse_request(text),
-        Some((BodyKind::Messages, text, _)) => ParsedRequest {
-            messages: parse_messages(text),
-            ..ParsedRequest::default()
-        },
-        None => ParsedRequest::default(),
-    };
-    let response = match &response_body {
-        Some((BodyKind::Http, text, _)) => body::parse_response(text),
-        Some((BodyKind::Messages, text, _)) => response_from_messages(text),
-        None => ParsedResponse::default(),
-    };
-    warnings.extend(response.warnings.iter().cloned());
-    let request_truncated = request.truncated || request_body.as_ref().is_some_and(|b| b.2);
-    let response_truncated = response.truncated || response_body.as_ref().is_some_and(|b| b.2);
+    let meta = merged_meta(call);
+    let (partition, first, last) = sequence_span(call);
+    let bodies = Bodies::read(call, &mut warnings);
+    let (request, response) = (&bodies.request, &bodies.response);
 
     let model = nonempty(response.model.clone())
         .or_else(|| nonempty(meta.model.clone()))
@@ -93,37 +52,10 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
         .clone()
         .or_else(|| meta.deployment.clone())
         .unwrap_or_default();
-
-    let operation = operation_of(
-        meta.operation_id.as_deref(),
-        meta.url.as_deref(),
-        response.object.as_deref(),
-    );
-    let operation_id = meta
-        .operation_id
-        .clone()
-        .or_else(|| operation_id_for(operation).map(str::to_string));
-
-    let status_code = meta.status_code.or({
-        if response.usage.is_some() || !response.choices.is_empty() || response.embeddings.is_some()
-        {
-            Some(200)
-        } else {
-            None
-        }
-    });
+    let (operation, operation_id) = operation_and_id(&meta, response);
+    let status_code = status_code(&meta, response);
     let succeeded = status_code.is_none_or(|s| (200..300).contains(&s)) && response.error.is_none();
-
-    // Usage: the body's report, completed by the envelope's; else an estimate.
-    let reported = merge_usage(response.usage, meta.usage);
-    let (usage, usage_source) = match reported {
-        Some(u) => (complete_total(u), UsageSource::Reported),
-        None if succeeded => match estimate(&tokenizer_model, &request, &response, operation) {
-            Some(u) => (u, UsageSource::Estimated),
-            None => (Usage::default(), UsageSource::None),
-        },
-        None => (Usage::default(), UsageSource::None),
-    };
+    let (usage, usage_source) = usage(&meta, &bodies, &tokenizer_model, operation, succeeded);
     if usage_source == UsageSource::Estimated {
         warnings
             .push("usage estimated with the model's tokenizer: the service reported none".into());
@@ -134,64 +66,12 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
         opts.prices
             .cost(&tokenizer_model, &usage, meta.request_time)
     };
-
     let is_stream = request.stream || response.is_stream || meta.is_stream.unwrap_or(false);
-    let content_filtered = response.choices.iter().any(|c| {
-        c.finish_reason.as_deref() == Some("content_filter")
-            || c.content_filter_results.as_ref().is_some_and(filtered)
-    });
-    let has_response =
-        !response.choices.is_empty() || response.usage.is_some() || response.embeddings.is_some();
-    let response_text = if response.choices.is_empty() {
-        None
-    } else {
-        Some(
-            response
-                .choices
-                .iter()
-                .map(|c| c.text.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    };
-    let tool_calls: Vec<Value> = response
-        .choices
-        .iter()
-        .flat_map(|c| c.tool_calls.iter())
-        .map(|t| json!({"id": t.id, "type": t.kind, "function": {"name": t.name, "arguments": t.arguments}}))
-        .collect();
-    let prompt = request
-        .messages
-        .clone()
-        .or_else(|| request.prompt.clone())
-        .or_else(|| request.input.clone());
-    let mut prompt_text = prompt.map(|v| v.to_string());
-    let mut response_text = response_text;
-    let mut response_json = has_response.then(|| {
-        let u = (usage_source != UsageSource::None).then_some(&usage);
-        response.to_json(u).to_string()
-    });
-    if opts.mask_pii {
-        for t in [&mut prompt_text, &mut response_text, &mut response_json]
-            .into_iter()
-            .flatten()
-        {
-            *t = redact::mask_pii(t);
-        }
-    }
+    let text = Texts::of(&bodies, &usage, usage_source, opts.mask_pii);
     if !released.complete {
         warnings.push(missing_parts(released));
     }
-    // One-event dialects log in the outbound section: their time is the
-    // response's, less the duration when they carry one.
-    let request_time = meta.request_time.or_else(|| {
-        let t = meta.response_time?;
-        Some(t - chrono::Duration::milliseconds(meta.duration_ms.unwrap_or(0)))
-    });
-    let duration_ms = meta.duration_ms.or_else(|| {
-        let (a, b) = (meta.request_time?, meta.response_time?);
-        Some((b - a).num_milliseconds())
-    });
+    let (request_time, duration_ms) = timing(&meta);
 
     CallRecord {
         request_id: meta.request_id.clone().unwrap_or_else(|| call.key.clone()),
@@ -227,7 +107,7 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
         model,
         status_code,
         finish_reason: response.finish_reason().map(str::to_string),
-        content_filtered,
+        content_filtered: content_filtered(response),
         is_stream,
         error: meta
             .error
@@ -241,18 +121,229 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
         usage_source: usage_source.as_str().to_string(),
         currency: cost.as_ref().map(|c| c.1.clone()),
         cost: cost.map(|c| c.0),
-        prompt_text,
-        response_text,
-        tool_calls: (!tool_calls.is_empty()).then(|| Value::Array(tool_calls).to_string()),
-        response_body: response_json,
+        prompt_text: text.prompt,
+        response_text: text.response,
+        tool_calls: text.tool_calls,
+        response_body: text.response_body,
         max_tokens: request.max_tokens,
         temperature: request.temperature,
         n: request.n,
         complete: released.complete && !request_truncated_chunks(&warnings),
-        request_truncated,
-        response_truncated,
+        request_truncated: bodies.request_truncated,
+        response_truncated: bodies.response_truncated,
         warnings,
     }
+}
+
+/// The call's envelope fields, merged across its fragments in
+/// [`MERGE_ORDER`] (first value wins).
+fn merged_meta(call: &PendingCall) -> CallMeta {
+    let mut meta = CallMeta::default();
+    for role in MERGE_ORDER {
+        for h in call.parts.iter().filter(|h| h.fragment.role == role) {
+            merge(&mut meta, &h.fragment.meta);
+        }
+    }
+    meta
+}
+
+/// The partition of the call's first event, and its first and last
+/// sequence numbers.
+fn sequence_span(call: &PendingCall) -> (String, i64, i64) {
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    let mut partition = String::new();
+    for h in &call.parts {
+        if h.position.sequence < first {
+            first = h.position.sequence;
+            partition = h.position.partition.clone();
+        }
+        last = last.max(h.position.sequence);
+    }
+    (partition, first, last)
+}
+
+/// The call's request and response bodies, stitched from their parts and
+/// parsed.
+struct Bodies {
+    request: ParsedRequest,
+    response: ParsedResponse,
+    request_truncated: bool,
+    response_truncated: bool,
+}
+
+impl Bodies {
+    /// Stitches and parses both bodies; the response's warnings join `warnings`.
+    fn read(call: &PendingCall, warnings: &mut Vec<String>) -> Bodies {
+        let req_parts: Vec<&BodyPart> = call
+            .parts
+            .iter()
+            .filter_map(|h| h.fragment.request_body.as_ref())
+            .collect();
+        let resp_parts: Vec<&BodyPart> = call
+            .parts
+            .iter()
+            .filter_map(|h| h.fragment.response_body.as_ref())
+            .collect();
+        let request_body = stitch(&req_parts, "request", warnings);
+        let response_body = stitch(&resp_parts, "response", warnings);
+
+        let request = match &request_body {
+            Some((BodyKind::Http, text, _)) => body::parse_request(text),
+            Some((BodyKind::Messages, text, _)) => ParsedRequest {
+                messages: parse_messages(text),
+                ..ParsedRequest::default()
+            },
+            None => ParsedRequest::default(),
+        };
+        let response = match &response_body {
+            Some((BodyKind::Http, text, _)) => body::parse_response(text),
+            Some((BodyKind::Messages, text, _)) => response_from_messages(text),
+            None => ParsedResponse::default(),
+        };
+        warnings.extend(response.warnings.iter().cloned());
+        Bodies {
+            request_truncated: request.truncated || request_body.as_ref().is_some_and(|b| b.2),
+            response_truncated: response.truncated || response_body.as_ref().is_some_and(|b| b.2),
+            request,
+            response,
+        }
+    }
+}
+
+/// The normalised operation, and APIM's operation id (the envelope's, else
+/// the one the operation table gives).
+fn operation_and_id(meta: &CallMeta, response: &ParsedResponse) -> (Operation, Option<String>) {
+    let spec = operations::lookup(
+        meta.operation_id.as_deref(),
+        meta.url.as_deref(),
+        response.object.as_deref(),
+    );
+    let operation = spec.map_or(Operation::Other, |s| s.operation);
+    let operation_id = meta
+        .operation_id
+        .clone()
+        .or_else(|| spec.and_then(|s| s.operation_id).map(str::to_string));
+    (operation, operation_id)
+}
+
+/// The envelope's status, else 200 when the body carries an answer.
+fn status_code(meta: &CallMeta, response: &ParsedResponse) -> Option<i32> {
+    meta.status_code.or({
+        if response.usage.is_some() || !response.choices.is_empty() || response.embeddings.is_some()
+        {
+            Some(200)
+        } else {
+            None
+        }
+    })
+}
+
+/// Usage: the body's report, completed by the envelope's; else, for a call
+/// that succeeded, an estimate with the model's tokenizer.
+fn usage(
+    meta: &CallMeta,
+    bodies: &Bodies,
+    tokenizer_model: &str,
+    operation: Operation,
+    succeeded: bool,
+) -> (Usage, UsageSource) {
+    let reported = merge_usage(bodies.response.usage, meta.usage);
+    match reported {
+        Some(u) => (complete_total(u), UsageSource::Reported),
+        None if succeeded => {
+            match estimate(
+                tokenizer_model,
+                &bodies.request,
+                &bodies.response,
+                operation,
+            ) {
+                Some(u) => (u, UsageSource::Estimated),
+                None => (Usage::default(), UsageSource::None),
+            }
+        }
+        None => (Usage::default(), UsageSource::None),
+    }
+}
+
+/// Whether a choice was stopped or flagged by a content filter.
+fn content_filtered(response: &ParsedResponse) -> bool {
+    response.choices.iter().any(|c| {
+        c.finish_reason.as_deref() == Some("content_filter")
+            || c.content_filter_results.as_ref().is_some_and(filtered)
+    })
+}
+
+/// The text columns of a record, PII masked when asked.
+struct Texts {
+    prompt: Option<String>,
+    response: Option<String>,
+    tool_calls: Option<String>,
+    response_body: Option<String>,
+}
+
+impl Texts {
+    fn of(bodies: &Bodies, usage: &Usage, source: UsageSource, mask_pii: bool) -> Texts {
+        let (request, response) = (&bodies.request, &bodies.response);
+        let has_response = !response.choices.is_empty()
+            || response.usage.is_some()
+            || response.embeddings.is_some();
+        let response_text = (!response.choices.is_empty()).then(|| {
+            response
+                .choices
+                .iter()
+                .map(|c| c.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        let tool_calls: Vec<Value> = response
+            .choices
+            .iter()
+            .flat_map(|c| c.tool_calls.iter())
+            .map(|t| json!({"id": t.id, "type": t.kind, "function": {"name": t.name, "arguments": t.arguments}}))
+            .collect();
+        let prompt = request
+            .messages
+            .as_ref()
+            .or(request.prompt.as_ref())
+            .or(request.input.as_ref());
+        let mut texts = Texts {
+            prompt: prompt.map(Value::to_string),
+            response: response_text,
+            tool_calls: (!tool_calls.is_empty()).then(|| Value::Array(tool_calls).to_string()),
+            response_body: has_response.then(|| {
+                let u = (source != UsageSource::None).then_some(usage);
+                response.to_json(u).to_string()
+            }),
+        };
+        if mask_pii {
+            for t in [
+                &mut texts.prompt,
+                &mut texts.response,
+                &mut texts.response_body,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                *t = redact::mask_pii(t);
+            }
+        }
+        texts
+    }
+}
+
+/// Request time and duration. One-event dialects log in the outbound
+/// section: their time is the response's, less the duration when they
+/// carry one.
+fn timing(meta: &CallMeta) -> (Option<chrono::DateTime<chrono::Utc>>, Option<i64>) {
+    let request_time = meta.request_time.or_else(|| {
+        let t = meta.response_time?;
+        Some(t - chrono::Duration::milliseconds(meta.duration_ms.unwrap_or(0)))
+    });
+    let duration_ms = meta.duration_ms.or_else(|| {
+        let (a, b) = (meta.request_time?, meta.response_time?);
+        Some((b - a).num_milliseconds())
+    });
+    (request_time, duration_ms)
 }
 
 fn request_truncated_chunks(warnings: &[String]) -> bool {
@@ -440,76 +531,6 @@ fn estimate(
     })
 }
 
-/// The normalised operation, from APIM's operation id, the URL path, or the
-/// response body's `object`.
-pub fn operation_of(
-    operation_id: Option<&str>,
-    url: Option<&str>,
-    object: Option<&str>,
-) -> Operation {
-    if let Some(id) = operation_id {
-        let id = id.to_ascii_lowercase().replace([' ', '-', '_'], "");
-        let op = match id.as_str() {
-            s if s.contains("chatcompletion") => Some(Operation::Chat),
-            s if s.contains("embedding") => Some(Operation::Embedding),
-            s if s.contains("response") => Some(Operation::Responses),
-            s if s.contains("completion") => Some(Operation::Completion),
-            s if s.contains("image") || s.contains("dalle") => Some(Operation::Image),
-            s if s.contains("audio") || s.contains("transcription") || s.contains("speech") => {
-                Some(Operation::Audio)
-            }
-            _ => None,
-        };
-        if let Some(op) = op {
-            return op;
-        }
-    }
-    if let Some(url) = url {
-        let path = url
-            .split('?')
-            .next()
-            .unwrap_or(url)
-            .trim_end_matches('/')
-            .to_ascii_lowercase();
-        let op = if path.ends_with("/chat/completions") {
-            Some(Operation::Chat)
-        } else if path.ends_with("/completions") {
-            Some(Operation::Completion)
-        } else if path.ends_with("/embeddings") {
-            Some(Operation::Embedding)
-        } else if path.ends_with("/responses") {
-            Some(Operation::Responses)
-        } else if path.contains("/images/") {
-            Some(Operation::Image)
-        } else if path.contains("/audio/") {
-            Some(Operation::Audio)
-        } else {
-            None
-        };
-        if let Some(op) = op {
-            return op;
-        }
-    }
-    match object {
-        Some("chat.completion") => Operation::Chat,
-        Some("text_completion") => Operation::Completion,
-        Some("list") => Operation::Embedding,
-        Some("response") => Operation::Responses,
-        _ => Operation::Other,
-    }
-}
-
-/// APIM's operation id for an operation, for dialects that do not carry one.
-pub fn operation_id_for(op: Operation) -> Option<&'static str> {
-    match op {
-        Operation::Chat => Some("ChatCompletions_Create"),
-        Operation::Completion => Some("Completions_Create"),
-        Operation::Embedding => Some("embeddings_create"),
-        Operation::Responses => Some("Responses_Create"),
-        _ => None,
-    }
-}
-
 fn merge(into: &mut CallMeta, from: &CallMeta) {
     macro_rules! first {
         ($($f:ident),*) => { $( if into.$f.is_none() { into.$f = from.$f.clone(); } )* };
@@ -560,30 +581,5 @@ mod tests {
         assert_eq!(model_key("gpt-4o-2024-08-06"), "gpt-4o");
         assert_eq!(model_key("gpt-35-turbo"), "gpt-35");
         assert_eq!(model_key("gpt-4o"), "");
-    }
-
-    #[test]
-    fn operation_from_id_path_or_object() {
-        assert_eq!(
-            operation_of(Some("ChatCompletions_Create"), None, None),
-            Operation::Chat
-        );
-        assert_eq!(
-            operation_of(Some("Completions_Create"), None, None),
-            Operation::Completion
-        );
-        assert_eq!(
-            operation_of(Some("embeddings_create"), None, None),
-            Operation::Embedding
-        );
-        assert_eq!(
-            operation_of(
-                None,
-                Some("https://x/openai/deployments/d/chat/completions?api-version=1"),
-                None
-            ),
-            Operation::Chat
-        );
-        assert_eq!(operation_of(None, None, Some("list")), Operation::Embedding);
     }
 }

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::dialects::{self, Completeness};
 use crate::model::{BodyKind, BodyPart, Dialect, Fragment, Position, Role};
 
 /// A fragment and where its event was.
@@ -52,10 +53,10 @@ impl PendingCall {
 
     /// True when every part the dialect promises is present.
     pub fn is_complete(&self) -> bool {
-        match self.dialect {
-            Dialect::Chargeback | Dialect::AiGateway2024 => self.has(Role::Whole),
-            Dialect::AzureMonitor => false,
-            Dialect::LedgerV1 | Dialect::EnterpriseLogging | Dialect::EnterpriseLoggingTf => {
+        match self.completeness() {
+            Completeness::OneEvent => self.has(Role::Whole),
+            Completeness::GatewayLogWhenFlushed => false,
+            Completeness::Halves => {
                 let request =
                     self.has(Role::Request) && chunks_complete(self.bodies(Role::Request, true));
                 let error = self.has(Role::Error);
@@ -68,10 +69,16 @@ impl PendingCall {
 
     /// Whether a call flushed by time counts as complete anyway.
     pub fn is_complete_when_flushed(&self) -> bool {
-        match self.dialect {
-            Dialect::AzureMonitor => self.has(Role::GatewayLog),
+        match self.completeness() {
+            Completeness::GatewayLogWhenFlushed => self.has(Role::GatewayLog),
             _ => self.is_complete(),
         }
+    }
+
+    /// The dialect's rule ([`crate::dialects::DIALECTS`]); a dialect
+    /// missing from the table waits for both halves, the strictest rule.
+    fn completeness(&self) -> Completeness {
+        dialects::spec(self.dialect).map_or(Completeness::Halves, |s| s.completeness)
     }
 
     fn bodies(&self, role: Role, request: bool) -> impl Iterator<Item = &BodyPart> {

@@ -9,6 +9,10 @@
 //! `architecture.md`: owning sequence numbers and resume points, handed to
 //! sinks as [`Commit`]s that carry a [`Checkpoint`].
 //!
+//! Rules every stage shares live once: [`operations`] (routes and APIM
+//! operation ids), [`coerce`] (loose numbers and booleans), `json_repair`
+//! (closing cut JSON), and the dialect table `dialects::DIALECTS`.
+//!
 //! ```
 //! use chrono::Utc;
 //! use ledger_core::ledger::{Ledger, LedgerConfig};
@@ -32,12 +36,15 @@
 pub mod assemble;
 pub mod body;
 pub mod checkpoint;
+pub mod coerce;
 pub mod correlate;
 pub mod cost;
 pub mod dialects;
 pub mod error;
+pub(crate) mod json_repair;
 pub mod ledger;
 pub mod model;
+pub mod operations;
 pub mod redact;
 pub mod time;
 pub mod tokens;

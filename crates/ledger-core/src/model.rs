@@ -35,15 +35,9 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The dialect's name, from the dialect table (`dialects::DIALECTS`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Dialect::LedgerV1 => "ledger/v1",
-            Dialect::AzureMonitor => "azure-monitor",
-            Dialect::EnterpriseLogging => "enterprise-logging",
-            Dialect::EnterpriseLoggingTf => "enterprise-logging-tf",
-            Dialect::Chargeback => "chargeback",
-            Dialect::AiGateway2024 => "ai-gateway-2024",
-        }
+        crate::dialects::spec(self).map_or("unknown", |s| s.name)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Timestamp and loose-number parsing shared by the dialect decoders.
+//! Timestamp and duration parsing shared by the dialect decoders (loose
+//! numbers are [`crate::coerce`]'s).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
@@ -39,31 +40,13 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 pub fn time_value(v: &Value) -> Option<DateTime<Utc>> {
     match v {
         Value::String(s) => parse_time(s),
-        Value::Number(n) => {
-            let n = n.as_i64()?;
+        Value::Number(_) => {
+            let n = crate::coerce::int(v)?;
             if n > 100_000_000_000 {
                 DateTime::from_timestamp_millis(n)
             } else {
                 DateTime::from_timestamp(n, 0)
             }
-        }
-        _ => None,
-    }
-}
-
-/// An integer that may be written as a JSON number or a string
-/// (`"42"`, `"42.0"`, `" 42 "`).
-pub fn int_value(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => {
-            let s = s.trim();
-            s.parse::<i64>().ok().or_else(|| {
-                s.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .map(|f| f as i64)
-            })
         }
         _ => None,
     }
@@ -75,9 +58,16 @@ pub fn timespan_ms(v: &Value) -> Option<i64> {
     if let Some(n) = v.as_i64() {
         return Some(n);
     }
-    let s = v.as_str()?.trim();
+    timespan_text_ms(v.as_str()?)
+}
+
+/// [`timespan_ms`] of a text. A fraction of a millisecond (`1012.88`, as
+/// `openai-processing-ms` reports) is dropped: a duration is a measurement,
+/// not a count, so unlike [`crate::coerce::int`] it is not refused.
+pub fn timespan_text_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
     if let Ok(n) = s.parse::<f64>() {
-        return Some(n as i64);
+        return n.is_finite().then_some(n as i64);
     }
     let (days, rest) = match s.split_once('.') {
         Some((d, r)) if r.contains(':') && !d.contains(':') => (d.parse::<i64>().ok()?, r),
@@ -110,17 +100,10 @@ mod tests {
     }
 
     #[test]
-    fn numbers_as_numbers_or_strings() {
-        assert_eq!(int_value(&json!(12)), Some(12));
-        assert_eq!(int_value(&json!("12")), Some(12));
-        assert_eq!(int_value(&json!(" 12 ")), Some(12));
-        assert_eq!(int_value(&json!("x")), None);
-    }
-
-    #[test]
     fn dotnet_timespans() {
         assert_eq!(timespan_ms(&json!("00:00:01.2345678")), Some(1235));
         assert_eq!(timespan_ms(&json!("1.00:00:00")), Some(86_400_000));
         assert_eq!(timespan_ms(&json!(250)), Some(250));
+        assert_eq!(timespan_ms(&json!("1012.88")), Some(1012));
     }
 }

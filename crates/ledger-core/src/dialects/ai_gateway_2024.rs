@@ -5,21 +5,35 @@
 use crate::error::DecodeError;
 use crate::model::{CallMeta, Dialect, Fragment, Role};
 
+use crate::operations::{operation_id, synth_object};
+
 use super::common::{
-    CHAT, COMPLETIONS, EMBEDDINGS, body_text, object_from_choices, operation_from_object,
-    operation_id, parse_json_lenient, synth_response, usage_of, whole_body,
+    body_text, object_from_choices, parse_json_lenient, synth_response, usage_of, whole_body,
 };
 use super::fields::Obj;
-use super::{Ctx, missing};
+use super::{Completeness, Ctx, Decoded, DialectSpec, missing};
 
 const D: Dialect = Dialect::AiGateway2024;
+
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "ai-gateway-2024",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::OneEvent,
+};
+
+/// An `apimRequestId` field.
+fn detect(o: Obj<'_>) -> bool {
+    o.has("apimRequestId")
+}
 
 /// The policy writes these when a value is missing.
 fn present(s: String) -> Option<String> {
     (!matches!(s.as_str(), "N/A" | "NA")).then_some(s)
 }
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     let key = o
         .text("apimRequestId")
         .and_then(present)
@@ -51,12 +65,7 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
     let parsed = choices.map(|c| parse_json_lenient(c).ok_or(c));
     let object = match &parsed {
         Some(Ok((c, _))) => object_from_choices(c).or(Some("chat.completion")),
-        _ => match operation_id(given_op.as_deref(), None, None).as_deref() {
-            Some(CHAT) => Some("chat.completion"),
-            Some(COMPLETIONS) => Some("text_completion"),
-            Some(EMBEDDINGS) => Some("list"),
-            _ => None,
-        },
+        _ => synth_object(given_op.as_deref()),
     };
     let response_body = match (parsed, object) {
         (Some(Err(raw)), _) => Some(whole_body(raw.to_string(), true)),
@@ -78,11 +87,7 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
         model,
         region: o.text("modelRegion").and_then(present),
         caller_ip: o.text("clientIp").and_then(present),
-        operation_id: operation_id(
-            given_op.as_deref(),
-            None,
-            object.and_then(operation_from_object),
-        ),
+        operation_id: operation_id(given_op.as_deref(), None, object),
         usage,
         // The policy logs only status 200.
         status_code: response_body.is_some().then_some(200),
@@ -101,14 +106,9 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
 #[cfg(test)]
 mod tests {
     use super::super::decode;
+    use super::super::tests::{assert_fragment, one};
     use crate::model::*;
     use chrono::{TimeZone, Utc};
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     const EVENT: &str = r#"{
   "id": "chatcmpl-9T2kQ1pZ",
@@ -128,14 +128,13 @@ mod tests {
     #[test]
     fn whole_call() {
         let f = one(EVENT);
-        assert_eq!(f.dialect, Dialect::AiGateway2024);
-        assert_eq!(f.key, "6e1f0b2a-9c8d-4e7f-a6b5-c4d3e2f1a0b9");
-        assert_eq!(f.role, Role::Whole);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("6e1f0b2a-9c8d-4e7f-a6b5-c4d3e2f1a0b9")
+        assert_fragment(
+            &f,
+            Dialect::AiGateway2024,
+            "6e1f0b2a-9c8d-4e7f-a6b5-c4d3e2f1a0b9",
+            Role::Whole,
         );
+        let m = &f.meta;
         assert_eq!(
             m.response_time,
             Some(Utc.with_ymd_and_hms(2024, 5, 24, 14, 45, 56).unwrap())

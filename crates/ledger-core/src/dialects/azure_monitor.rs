@@ -10,19 +10,34 @@ use crate::model::{BodyKind, BodyPart, CallMeta, Dialect, Fragment, Role};
 
 use super::common::{
     api_version_from_url, apply_url, body_text, deployment_from_url, error_text, header_value,
-    join_error, operation_id, request_headers, response_object, usage_of, whole_body,
+    join_error, request_headers, response_object, usage_of, whole_body,
 };
-use super::fields::{Obj, bool_value};
-use super::{Ctx, Decoded, Rejected, invalid, missing};
+use super::fields::Obj;
+use super::{Completeness, Ctx, Decoded, DialectSpec, Rejected, invalid, missing};
+use crate::coerce;
+use crate::operations::operation_id;
 
 const D: Dialect = Dialect::AzureMonitor;
+
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "azure-monitor",
+    detect,
+    decode,
+    completeness: Completeness::GatewayLogWhenFlushed,
+};
+
+/// A `records` array (a diagnostic-settings export).
+fn detect(o: Obj<'_>) -> bool {
+    o.get("records").is_some_and(serde_json::Value::is_array)
+}
 
 /// GatewayLogs keep at most this many bytes of each body.
 const BODY_LOG_LIMIT: usize = 8192;
 
 /// Decodes every record; a record that cannot be used is returned as
 /// rejected (it becomes a dead letter) while the others go on.
-pub(super) fn decode(o: Obj<'_>, _ctx: &Ctx<'_>) -> Result<Decoded, DecodeError> {
+fn decode(o: Obj<'_>, _ctx: &Ctx<'_>) -> Result<Decoded, DecodeError> {
     let records = o
         .get("records")
         .and_then(Value::as_array)
@@ -106,9 +121,7 @@ impl<'a> Rec<'a> {
         names.iter().find_map(|n| self.text(n))
     }
     fn int_any(&self, names: &[&str]) -> Option<i64> {
-        names
-            .iter()
-            .find_map(|n| self.get(n).and_then(crate::time::int_value))
+        names.iter().find_map(|n| self.get(n).and_then(coerce::int))
     }
     /// Only in `properties` (the top level's `operationName` is the log's).
     fn prop_text(&self, name: &str) -> Option<String> {
@@ -172,7 +185,7 @@ fn gateway_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
         .iter()
         .filter_map(|n| rec.get(n))
         .find_map(|h| header_value(h, "openai-processing-ms"))
-        .and_then(|v| crate::time::int_value(&Value::String(v)));
+        .and_then(|v| crate::time::timespan_text_ms(&v));
     meta.error = rec.get("lastError").and_then(error_text).or_else(|| {
         join_error(
             rec.text("lastErrorSource"),
@@ -277,7 +290,7 @@ fn llm_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
         api_version: rec.text("apiVersion"),
         region: rec.text_any(&["region", "location"]),
         operation_id: operation_id(rec.prop_text("operationName").as_deref(), None, None),
-        is_stream: rec.get("isStreamCompletion").and_then(bool_value),
+        is_stream: rec.get("isStreamCompletion").and_then(coerce::bool),
         usage,
         ..CallMeta::default()
     };
@@ -294,6 +307,7 @@ fn llm_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::super::decode;
+    use super::super::tests::assert_fragment;
     use crate::model::*;
     use crate::redact;
     use chrono::{TimeZone, Utc};
@@ -350,14 +364,13 @@ mod tests {
         let frags = decode(GATEWAY.as_bytes()).expect("decodes");
         assert_eq!(frags.len(), 1, "other categories are skipped");
         let f = &frags[0];
-        assert_eq!(f.dialect, Dialect::AzureMonitor);
-        assert_eq!(f.key, "a3c9e7f1-5b2d-4e8a-9c6f-1d2e3f4a5b6c");
-        assert_eq!(f.role, Role::GatewayLog);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("a3c9e7f1-5b2d-4e8a-9c6f-1d2e3f4a5b6c")
+        assert_fragment(
+            f,
+            Dialect::AzureMonitor,
+            "a3c9e7f1-5b2d-4e8a-9c6f-1d2e3f4a5b6c",
+            Role::GatewayLog,
         );
+        let m = &f.meta;
         assert_eq!(
             m.correlation_id.as_deref(),
             Some("a3c9e7f1-5b2d-4e8a-9c6f-1d2e3f4a5b6c")

@@ -9,12 +9,28 @@ use crate::model::{CallMeta, Dialect, Fragment, Role};
 use crate::redact;
 
 use super::Ctx;
-use super::common::{body_text, carries_completion, operation_id, response_object, whole_body};
+use super::common::{body_text, carries_completion, response_object, whole_body};
 use super::fields::Obj;
+use super::{Completeness, Decoded, DialectSpec};
+use crate::operations::operation_id;
 
 const D: Dialect = Dialect::Chargeback;
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "chargeback",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::OneEvent,
+};
+
+/// An `appSubscriptionKey`, or an `apiOperation` beside a body.
+fn detect(o: Obj<'_>) -> bool {
+    o.has("appSubscriptionKey")
+        || (o.has("apiOperation") && (o.has("request") || o.has("response")))
+}
+
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     // The event has no id: a digest of the whole event makes redelivered
     // copies share a key while distinct calls do not.
     let key = format!("sha256:{}", hex::encode(Sha256::digest(ctx.raw)));
@@ -63,18 +79,13 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
 
 #[cfg(test)]
 mod tests {
-    use super::super::{DEFAULT_KEY_SALT, decode};
+    use super::super::DEFAULT_KEY_SALT;
+    use super::super::tests::one;
     use crate::model::*;
     use crate::redact;
     use chrono::{TimeZone, Utc};
 
     const RAW_KEY: &str = "b5c0e1f2a3d44c8e9f7a6b5c4d3e2f10";
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     const CHAT: &str = r#"{
   "eventTime": "2024-05-24T14:45:56.5277423Z",

@@ -1,5 +1,5 @@
-//! Mapping shared by the dialects: routes (URL → deployment, api-version,
-//! operation id), headers, bodies and envelope token counts.
+//! Mapping shared by the dialects: URLs (deployment, api-version), headers,
+//! bodies and envelope token counts. Operations are [`crate::operations`]'.
 
 use serde_json::{Map, Value, json};
 
@@ -8,132 +8,13 @@ use crate::redact;
 
 use super::fields::scalar_text;
 
-/// Salt for hashing raw subscription keys some dialects carry. A fixed
-/// default until the salt becomes configuration.
+/// Salt for hashing raw subscription keys some dialects carry, when the
+/// deployment sets none (`AOAI_LEDGER_KEY_SALT` sets one).
 pub const DEFAULT_KEY_SALT: &str = "aoai-ledger";
-
-/// Operation ids as Azure OpenAI's OpenAPI spec (and so APIM) names them.
-pub(crate) const CHAT: &str = "ChatCompletions_Create";
-pub(crate) const COMPLETIONS: &str = "Completions_Create";
-pub(crate) const EMBEDDINGS: &str = "embeddings_create";
-const IMAGES: &str = "ImageGenerations_Create";
-const TRANSCRIPTIONS: &str = "Transcriptions_Create";
-const TRANSLATIONS: &str = "Translations_Create";
-const KNOWN_OPERATIONS: &[&str] = &[
-    CHAT,
-    COMPLETIONS,
-    EMBEDDINGS,
-    IMAGES,
-    TRANSCRIPTIONS,
-    TRANSLATIONS,
-];
-
-/// Picks the APIM operation id from what an event offers: an id as given
-/// (canonical casing for known ones), else the request path, else a display
-/// name (`Creates a completion for the chat message`), else the response
-/// body's `object`, else the display name as written.
-pub(crate) fn operation_id(
-    given: Option<&str>,
-    path: Option<&str>,
-    body_object: Option<&str>,
-) -> Option<String> {
-    let given = given
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && !is_log_operation_name(s));
-    if let Some(g) = given.filter(|g| !g.contains(char::is_whitespace)) {
-        return Some(canonical_operation_id(g));
-    }
-    path.and_then(operation_from_path)
-        .or_else(|| given.and_then(operation_from_display_name))
-        .or_else(|| body_object.and_then(operation_from_object))
-        .map(str::to_string)
-        .or_else(|| given.map(str::to_string))
-}
-
-/// Resource-log names such as `Microsoft.ApiManagement/GatewayLogs` are not
-/// API operations.
-fn is_log_operation_name(s: &str) -> bool {
-    s.contains('/') || s.to_ascii_lowercase().starts_with("microsoft.")
-}
-
-fn canonical_operation_id(id: &str) -> String {
-    if let Some(k) = KNOWN_OPERATIONS.iter().find(|k| k.eq_ignore_ascii_case(id)) {
-        return (*k).to_string();
-    }
-    // chargeback's `apiOperation` values.
-    match id.to_ascii_lowercase().as_str() {
-        "chatcompletion" | "chatcompletions" => CHAT.to_string(),
-        "textcompletion" | "completion" | "completions" => COMPLETIONS.to_string(),
-        "embedding" | "embeddings" => EMBEDDINGS.to_string(),
-        _ => id.to_string(),
-    }
-}
-
-fn operation_from_display_name(name: &str) -> Option<&'static str> {
-    let n = name.to_ascii_lowercase();
-    if n.contains("chat") {
-        Some(CHAT)
-    } else if n.contains("embedding") || n.contains("vector representation") {
-        Some(EMBEDDINGS)
-    } else if n.contains("translat") {
-        Some(TRANSLATIONS)
-    } else if n.contains("transcri") {
-        Some(TRANSCRIPTIONS)
-    } else if n.contains("image") {
-        Some(IMAGES)
-    } else if n.contains("completion") {
-        Some(COMPLETIONS)
-    } else {
-        None
-    }
-}
-
-/// `…/chat/completions` → `ChatCompletions_Create` and so on.
-pub(crate) fn operation_from_path(url_or_path: &str) -> Option<&'static str> {
-    let p = path_of(url_or_path)
-        .trim_end_matches('/')
-        .to_ascii_lowercase();
-    if p.ends_with("/chat/completions") {
-        Some(CHAT)
-    } else if p.ends_with("/completions") {
-        Some(COMPLETIONS)
-    } else if p.ends_with("/embeddings") {
-        Some(EMBEDDINGS)
-    } else if p.ends_with("/images/generations") {
-        Some(IMAGES)
-    } else if p.ends_with("/audio/transcriptions") {
-        Some(TRANSCRIPTIONS)
-    } else if p.ends_with("/audio/translations") {
-        Some(TRANSLATIONS)
-    } else {
-        None
-    }
-}
-
-pub(crate) fn operation_from_object(object: &str) -> Option<&'static str> {
-    match object {
-        "chat.completion" | "chat.completion.chunk" => Some(CHAT),
-        "text_completion" => Some(COMPLETIONS),
-        "list" => Some(EMBEDDINGS),
-        _ => None,
-    }
-}
-
-/// The path of a URL (or of a path with a query string).
-pub(crate) fn path_of(url: &str) -> &str {
-    let no_query = url.split(['?', '#']).next().unwrap_or("");
-    match no_query.find("://") {
-        Some(i) => {
-            let rest = &no_query[i + 3..];
-            rest.find('/').map_or("", |j| &rest[j..])
-        }
-        None => no_query,
-    }
-}
 
 /// `{deployment}` of `/openai/deployments/{deployment}/…`.
 pub(crate) fn deployment_from_url(url: &str) -> Option<String> {
-    let mut segs = path_of(url).split('/');
+    let mut segs = crate::operations::path_of(url).split('/');
     segs.find(|s| s.eq_ignore_ascii_case("deployments"))?;
     segs.next()
         .map(str::trim)
@@ -382,7 +263,7 @@ pub(crate) fn parse_json_lenient(text: &str) -> Option<(Value, bool)> {
     if let Ok(v) = serde_json::from_str(t) {
         return Some((v, false));
     }
-    let repaired = super::salvage::repair(t)?.json;
+    let repaired = crate::json_repair::close_event(t)?.text;
     serde_json::from_str(&repaired).ok().map(|v| (v, true))
 }
 
@@ -391,81 +272,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn operation_ids_from_every_hint() {
-        assert_eq!(
-            operation_id(Some("chatcompletions_create"), None, None).as_deref(),
-            Some(CHAT)
-        );
-        assert_eq!(
-            operation_id(Some("ChatCompletion"), None, None).as_deref(),
-            Some(CHAT)
-        );
-        assert_eq!(
-            operation_id(Some("TextCompletion"), None, None).as_deref(),
-            Some(COMPLETIONS)
-        );
-        assert_eq!(
-            operation_id(Some("get-a-generated-image-result"), None, None).as_deref(),
-            Some("get-a-generated-image-result")
-        );
-        let url = "https://x.azure-api.net/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-        assert_eq!(
-            operation_id(
-                Some("Creates a completion for the chat message"),
-                Some(url),
-                None
-            )
-            .as_deref(),
-            Some(CHAT)
-        );
-        assert_eq!(
-            operation_id(None, Some("/openai/deployments/d/completions"), None).as_deref(),
-            Some(COMPLETIONS)
-        );
-        assert_eq!(
-            operation_id(None, Some("/openai/deployments/d/embeddings/"), None).as_deref(),
-            Some(EMBEDDINGS)
-        );
-        assert_eq!(
-            operation_id(
-                Some("Get a vector representation of a given input"),
-                None,
-                None
-            )
-            .as_deref(),
-            Some(EMBEDDINGS)
-        );
-        assert_eq!(
-            operation_id(None, None, Some("text_completion")).as_deref(),
-            Some(COMPLETIONS)
-        );
-        assert_eq!(
-            operation_id(None, None, Some("list")).as_deref(),
-            Some(EMBEDDINGS)
-        );
-        assert_eq!(
-            operation_id(Some("Microsoft.ApiManagement/GatewayLogs"), None, None),
-            None
-        );
-        assert_eq!(
-            operation_id(Some("Creates a model response"), None, None).as_deref(),
-            Some("Creates a model response")
-        );
-        assert_eq!(operation_id(None, None, None), None);
-    }
-
-    #[test]
     fn routes_from_urls_and_paths() {
         let url = "https://x.azure-api.net/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21&x=1";
         assert_eq!(deployment_from_url(url).as_deref(), Some("gpt-4o"));
         assert_eq!(api_version_from_url(url).as_deref(), Some("2024-10-21"));
-        assert_eq!(path_of(url), "/openai/deployments/gpt-4o/chat/completions");
+        assert_eq!(
+            crate::operations::path_of(url),
+            "/openai/deployments/gpt-4o/chat/completions"
+        );
         assert_eq!(deployment_from_url("/openai/v1/chat/completions"), None);
         assert_eq!(
             api_version_from_url("/openai/deployments/a/embeddings"),
             None
         );
-        assert_eq!(path_of("https://host"), "");
+        assert_eq!(crate::operations::path_of("https://host"), "");
     }
 
     #[test]

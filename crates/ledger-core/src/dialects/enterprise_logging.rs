@@ -8,16 +8,30 @@ use serde_json::{Map, Value, json};
 use crate::error::DecodeError;
 use crate::model::{CallMeta, Dialect, Fragment, Role};
 
+use crate::operations::{operation_id, synth_object};
+
 use super::common::{
-    CHAT, COMPLETIONS, EMBEDDINGS, object_from_choices, operation_from_object, operation_id,
-    parse_json_lenient, synth_response, usage_of, whole_body,
+    object_from_choices, parse_json_lenient, synth_response, usage_of, whole_body,
 };
 use super::fields::Obj;
-use super::{Ctx, invalid, missing};
+use super::{Completeness, Ctx, Decoded, DialectSpec, invalid, missing};
 
 const D: Dialect = Dialect::EnterpriseLogging;
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "enterprise-logging",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::Halves,
+};
+
+/// An `event-type` field.
+fn detect(o: Obj<'_>) -> bool {
+    o.has("event-type")
+}
+
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     let key = o
         .text("message-id")
         .ok_or_else(|| missing(D, "message-id"))?;
@@ -57,11 +71,9 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
                 o.int("total_tokens"),
             );
             let choices = o.raw_str("choices").map(|c| parse_json_lenient(c).ok_or(c));
-            let object = match operation_id(given_op.as_deref(), None, None).as_deref() {
-                Some(CHAT) => Some("chat.completion"),
-                Some(COMPLETIONS) => Some("text_completion"),
-                Some(EMBEDDINGS) => Some("list"),
-                _ => match &choices {
+            let object = match synth_object(given_op.as_deref()) {
+                Some(o) => Some(o),
+                None => match &choices {
                     Some(Ok((c, _))) => object_from_choices(c).or(Some("chat.completion")),
                     _ => None,
                 },
@@ -83,11 +95,7 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
             if body.is_some() {
                 meta.status_code = Some(200);
             }
-            meta.operation_id = operation_id(
-                given_op.as_deref(),
-                None,
-                object.and_then(operation_from_object),
-            );
+            meta.operation_id = operation_id(given_op.as_deref(), None, object);
             fragment_bodies.1 = body;
         }
     }
@@ -131,14 +139,9 @@ fn request_body(o: Obj<'_>, ctx: &Ctx<'_>, model: Option<&str>) -> Option<crate:
 #[cfg(test)]
 mod tests {
     use super::super::decode;
+    use super::super::tests::{assert_fragment, one};
     use crate::model::*;
     use chrono::{TimeZone, Utc};
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     const REQUEST: &str = r#"{
   "event-type": "Request",
@@ -170,14 +173,13 @@ mod tests {
     #[test]
     fn request_event_rebuilds_the_chat_body() {
         let f = one(REQUEST);
-        assert_eq!(f.dialect, Dialect::EnterpriseLogging);
-        assert_eq!(f.key, "0f8fad5b-d9cb-469f-a165-70867728950e");
-        assert_eq!(f.role, Role::Request);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("0f8fad5b-d9cb-469f-a165-70867728950e")
+        assert_fragment(
+            &f,
+            Dialect::EnterpriseLogging,
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            Role::Request,
         );
+        let m = &f.meta;
         assert_eq!(
             m.request_time,
             Some(Utc.with_ymd_and_hms(2024, 5, 24, 14, 45, 56).unwrap())

@@ -2,19 +2,34 @@
 //! openai-python-enterprise-logging): `request` (partition 0), `response`
 //! and `error` (partition 1) events joined by `RequestId`.
 
-use serde_json::Value;
-
 use crate::error::DecodeError;
 use crate::model::{BodyPart, CallMeta, Dialect, Fragment, Role};
-use crate::time::{int_value, timespan_ms};
+use crate::time::{timespan_ms, timespan_text_ms};
 
-use super::common::{
-    apply_url, body_text, header_value, operation_id, request_headers, whole_body,
-};
+use super::common::{apply_url, body_text, header_value, request_headers, whole_body};
 use super::fields::Obj;
-use super::{Ctx, invalid, missing};
+use super::{Completeness, Ctx, Decoded, DialectSpec, invalid, missing};
+use crate::operations::operation_id;
 
 const D: Dialect = Dialect::EnterpriseLoggingTf;
+
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "enterprise-logging-tf",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::Halves,
+};
+
+/// `Type` request / response / error, with a `RequestId`.
+fn detect(o: Obj<'_>) -> bool {
+    let tf_type = o.text("Type").is_some_and(|t| {
+        ["request", "response", "error"]
+            .iter()
+            .any(|k| t.eq_ignore_ascii_case(k))
+    });
+    tf_type && o.has("RequestId")
+}
 
 /// The policy cuts the request event's `RequestBody` to this many
 /// characters (.NET `Substring`, so UTF-16 code units).
@@ -23,7 +38,7 @@ const REQUEST_BODY_CUT: usize = 1024;
 /// The response event's `ResponseBody` for a streamed call.
 const STREAMING: &str = "streaming";
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     let key = o.text("RequestId").ok_or_else(|| missing(D, "RequestId"))?;
     let role = match o.text("Type").map(|t| t.to_ascii_lowercase()).as_deref() {
         Some("request") => Role::Request,
@@ -70,8 +85,8 @@ pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError>
             meta.request_headers = request_headers(headers);
         } else {
             // The response event logs the response's headers.
-            meta.model_time_ms = header_value(headers, "openai-processing-ms")
-                .and_then(|v| int_value(&Value::String(v)));
+            meta.model_time_ms =
+                header_value(headers, "openai-processing-ms").and_then(|v| timespan_text_ms(&v));
             meta.region = header_value(headers, "x-ms-region");
         }
     }
@@ -128,16 +143,10 @@ fn response(o: Obj<'_>, ctx: &Ctx<'_>, meta: &mut CallMeta) -> Option<BodyPart> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::decode;
+    use super::super::tests::{assert_fragment, one};
     use crate::model::*;
     use crate::redact;
     use chrono::{TimeZone, Utc};
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     const REQUEST: &str = r#"{
   "Type": "request",
@@ -196,14 +205,13 @@ mod tests {
     #[test]
     fn request_event() {
         let f = one(REQUEST);
-        assert_eq!(f.dialect, Dialect::EnterpriseLoggingTf);
-        assert_eq!(f.key, "8a1f2e3d-4c5b-4a69-8d7e-6f5a4b3c2d1e");
-        assert_eq!(f.role, Role::Request);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("8a1f2e3d-4c5b-4a69-8d7e-6f5a4b3c2d1e")
+        assert_fragment(
+            &f,
+            Dialect::EnterpriseLoggingTf,
+            "8a1f2e3d-4c5b-4a69-8d7e-6f5a4b3c2d1e",
+            Role::Request,
         );
+        let m = &f.meta;
         assert_eq!(
             m.request_time,
             Some(Utc.with_ymd_and_hms(2024, 5, 24, 14, 45, 56).unwrap())

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::time::{int_value, time_value};
+use crate::coerce;
+use crate::time::time_value;
 
 /// A JSON object read with case-insensitive field names. `null` counts as
 /// absent everywhere.
@@ -57,7 +58,7 @@ impl<'a> Obj<'a> {
     }
 
     pub fn int(&self, name: &str) -> Option<i64> {
-        self.get(name).and_then(int_value)
+        self.get(name).and_then(coerce::int)
     }
 
     pub fn int_any(&self, names: &[&str]) -> Option<i64> {
@@ -78,20 +79,6 @@ pub(crate) fn scalar_text(v: &Value) -> Option<String> {
         }
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A boolean written as `true`, `"True"`, `1`...
-pub(crate) fn bool_value(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => n.as_i64().map(|n| n != 0),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Some(true),
-            "false" | "0" | "no" => Some(false),
-            _ => None,
-        },
         _ => None,
     }
 }
@@ -117,10 +104,10 @@ mod tests {
     fn scalars_and_booleans() {
         let v = json!({"a": "True", "b": 0, "c": false, "d": "maybe", "n": 12});
         let o = Obj(v.as_object().unwrap());
-        assert_eq!(o.get("a").and_then(bool_value), Some(true));
-        assert_eq!(o.get("b").and_then(bool_value), Some(false));
-        assert_eq!(o.get("c").and_then(bool_value), Some(false));
-        assert_eq!(o.get("d").and_then(bool_value), None);
+        assert_eq!(o.get("a").and_then(coerce::bool), Some(true));
+        assert_eq!(o.get("b").and_then(coerce::bool), Some(false));
+        assert_eq!(o.get("c").and_then(coerce::bool), Some(false));
+        assert_eq!(o.get("d").and_then(coerce::bool), None);
         assert_eq!(o.text("n").as_deref(), Some("12"));
     }
 }

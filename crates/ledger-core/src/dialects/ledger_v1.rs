@@ -4,13 +4,28 @@
 use crate::error::DecodeError;
 use crate::model::{BodyKind, BodyPart, CallMeta, Dialect, Fragment, Role};
 
-use super::common::{apply_url, error_text, operation_id, request_headers};
+use super::common::{apply_url, error_text, request_headers};
 use super::fields::Obj;
-use super::{Ctx, invalid, missing};
+use super::{Completeness, Ctx, Decoded, DialectSpec, invalid, missing};
+use crate::operations::operation_id;
 
 const D: Dialect = Dialect::LedgerV1;
 
-pub(super) fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
+pub(super) const SPEC: DialectSpec = DialectSpec {
+    dialect: D,
+    name: "ledger/v1",
+    detect,
+    decode: |o, ctx| decode(o, ctx).map(Decoded::one),
+    completeness: Completeness::Halves,
+};
+
+/// `schema: "ledger/v1"`.
+fn detect(o: Obj<'_>) -> bool {
+    o.text("schema")
+        .is_some_and(|s| s.eq_ignore_ascii_case("ledger/v1"))
+}
+
+fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
     let key = o.text("requestId").ok_or_else(|| missing(D, "requestId"))?;
     let kind = o.text("kind").ok_or_else(|| missing(D, "kind"))?;
     let role = match kind.to_ascii_lowercase().as_str() {
@@ -88,7 +103,7 @@ fn chunk_part(o: Obj<'_>, text: String, cut: bool) -> Result<BodyPart, DecodeErr
             c.int("index").unwrap_or(0),
             c.int("count").unwrap_or(1),
             c.get("truncated")
-                .and_then(serde_json::Value::as_bool)
+                .and_then(crate::coerce::bool)
                 .unwrap_or(false),
         ),
         None => (0, 1, false),
@@ -110,17 +125,12 @@ fn chunk_part(o: Obj<'_>, text: String, cut: bool) -> Result<BodyPart, DecodeErr
 #[cfg(test)]
 mod tests {
     use super::super::decode;
+    use super::super::tests::{assert_fragment, one};
     use crate::model::*;
     use crate::redact;
     use chrono::{TimeZone, Utc};
 
     const URL: &str = "https://contoso.azure-api.net/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
-    fn one(event: &str) -> Fragment {
-        let mut f = decode(event.as_bytes()).expect("decodes");
-        assert_eq!(f.len(), 1);
-        f.remove(0)
-    }
 
     #[test]
     fn request_half() {
@@ -136,14 +146,13 @@ mod tests {
           "chunk": {"index": 0, "count": 1}
         }"#;
         let f = one(event);
-        assert_eq!(f.dialect, Dialect::LedgerV1);
-        assert_eq!(f.key, "5d0c4f1e-0b7a-4c1e-9a53-2f7f1c0d9e11");
-        assert_eq!(f.role, Role::Request);
-        let m = &f.meta;
-        assert_eq!(
-            m.request_id.as_deref(),
-            Some("5d0c4f1e-0b7a-4c1e-9a53-2f7f1c0d9e11")
+        assert_fragment(
+            &f,
+            Dialect::LedgerV1,
+            "5d0c4f1e-0b7a-4c1e-9a53-2f7f1c0d9e11",
+            Role::Request,
         );
+        let m = &f.meta;
         assert_eq!(
             m.request_time,
             Some(

@@ -3,6 +3,10 @@
 //! Each event's dialect is recognised by its shape (see `event-formats.md`);
 //! field names are matched ignoring ASCII case. Decoders never panic and
 //! never quote field values in their errors (values can be secrets).
+//!
+//! `DIALECTS` is the one table of dialects: detection, decoding, name and
+//! completeness rule. A new dialect is its own file (with its `SPEC`), a
+//! `mod` line and an entry here, and a variant of [`Dialect`].
 
 mod ai_gateway_2024;
 mod azure_monitor;
@@ -12,7 +16,6 @@ mod enterprise_logging;
 mod enterprise_logging_tf;
 mod fields;
 mod ledger_v1;
-mod salvage;
 
 use serde_json::{Map, Value};
 
@@ -36,6 +39,56 @@ pub struct Rejected {
 pub struct Decoded {
     pub fragments: Vec<Fragment>,
     pub rejected: Vec<Rejected>,
+}
+
+impl Decoded {
+    /// One fragment, nothing rejected.
+    pub(crate) fn one(f: Fragment) -> Decoded {
+        Decoded {
+            fragments: vec![f],
+            rejected: Vec::new(),
+        }
+    }
+}
+
+/// When the correlator may release a call of a dialect as whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Completeness {
+    /// One event carries the whole call.
+    OneEvent,
+    /// A request half, and a response or error half, each with all its
+    /// body chunks.
+    Halves,
+    /// Never while events arrive (log records of one call come in any
+    /// number); a call flushed by time is whole once its gateway log came.
+    GatewayLogWhenFlushed,
+}
+
+/// One dialect: how it is recognised, decoded, named, and completed.
+pub(crate) struct DialectSpec {
+    pub dialect: Dialect,
+    /// The name records and errors carry.
+    pub name: &'static str,
+    /// Whether an event has the fields only this dialect has (tried in
+    /// [`DIALECTS`] order: the first match decodes the event).
+    pub detect: fn(Obj<'_>) -> bool,
+    pub decode: fn(Obj<'_>, &Ctx<'_>) -> Result<Decoded, DecodeError>,
+    pub completeness: Completeness,
+}
+
+/// Every dialect, in detection order.
+pub(crate) const DIALECTS: &[DialectSpec] = &[
+    ledger_v1::SPEC,
+    azure_monitor::SPEC,
+    enterprise_logging::SPEC,
+    enterprise_logging_tf::SPEC,
+    ai_gateway_2024::SPEC,
+    chargeback::SPEC,
+];
+
+/// The spec of a dialect.
+pub(crate) fn spec(dialect: Dialect) -> Option<&'static DialectSpec> {
+    DIALECTS.iter().find(|s| s.dialect == dialect)
 }
 
 /// Decodes one event body: [`decode_event`] without the rejected parts.
@@ -69,17 +122,8 @@ pub fn decode_event_with(body: &[u8], key_salt: &str) -> Result<Decoded, DecodeE
         cut_field,
         key_salt,
     };
-    let one = |f: Fragment| Decoded {
-        fragments: vec![f],
-        rejected: Vec::new(),
-    };
-    match detect(o) {
-        Some(Dialect::LedgerV1) => ledger_v1::decode(o, &ctx).map(one),
-        Some(Dialect::AzureMonitor) => azure_monitor::decode(o, &ctx),
-        Some(Dialect::EnterpriseLogging) => enterprise_logging::decode(o, &ctx).map(one),
-        Some(Dialect::EnterpriseLoggingTf) => enterprise_logging_tf::decode(o, &ctx).map(one),
-        Some(Dialect::Chargeback) => chargeback::decode(o, &ctx).map(one),
-        Some(Dialect::AiGateway2024) => ai_gateway_2024::decode(o, &ctx).map(one),
+    match DIALECTS.iter().find(|s| (s.detect)(o)) {
+        Some(s) => (s.decode)(o, &ctx),
         None => Err(DecodeError::UnknownDialect(key_list(map))),
     }
 }
@@ -103,38 +147,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Recognises a dialect by the fields only it has.
-fn detect(o: Obj<'_>) -> Option<Dialect> {
-    if o.text("schema")
-        .is_some_and(|s| s.eq_ignore_ascii_case("ledger/v1"))
-    {
-        return Some(Dialect::LedgerV1);
-    }
-    if o.get("records").is_some_and(Value::is_array) {
-        return Some(Dialect::AzureMonitor);
-    }
-    if o.has("event-type") {
-        return Some(Dialect::EnterpriseLogging);
-    }
-    let tf_type = o.text("Type").is_some_and(|t| {
-        ["request", "response", "error"]
-            .iter()
-            .any(|k| t.eq_ignore_ascii_case(k))
-    });
-    if tf_type && o.has("RequestId") {
-        return Some(Dialect::EnterpriseLoggingTf);
-    }
-    if o.has("apimRequestId") {
-        return Some(Dialect::AiGateway2024);
-    }
-    if o.has("appSubscriptionKey")
-        || (o.has("apiOperation") && (o.has("request") || o.has("response")))
-    {
-        return Some(Dialect::Chargeback);
-    }
-    None
-}
-
 /// Parses the body, repairing an event that ends early.
 fn parse(body: &[u8]) -> Result<(Value, Option<String>), DecodeError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
@@ -153,11 +165,12 @@ fn parse(body: &[u8]) -> Result<(Value, Option<String>), DecodeError> {
     match serde_json::from_str::<Value>(text) {
         Ok(v) => Ok((v, None)),
         Err(e) if e.is_eof() && text.trim_start().starts_with('{') => {
-            let s = salvage::repair(text).ok_or_else(|| DecodeError::NotJson(e.to_string()))?;
-            let v = serde_json::from_str::<Value>(&s.json)
+            let s = crate::json_repair::close_event(text)
+                .ok_or_else(|| DecodeError::NotJson(e.to_string()))?;
+            let v = serde_json::from_str::<Value>(&s.text)
                 .map_err(|_| DecodeError::NotJson(e.to_string()))?;
-            tracing::debug!(cut_field = ?s.cut_field, "decoded an event that ends early");
-            Ok((v, s.cut_field))
+            tracing::debug!(cut_field = ?s.cut_key, "decoded an event that ends early");
+            Ok((v, s.cut_key))
         }
         Err(e) => Err(DecodeError::NotJson(e.to_string())),
     }

@@ -5,9 +5,24 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use super::decode;
+use super::{DIALECTS, decode};
 use crate::error::DecodeError;
 use crate::model::{Dialect, Fragment, Role};
+
+/// The one fragment an event decodes to.
+pub(super) fn one(event: &str) -> Fragment {
+    let mut f = decode(event.as_bytes()).expect("decodes");
+    assert_eq!(f.len(), 1);
+    f.remove(0)
+}
+
+/// Asserts a fragment's dialect, role and key, which is also its request id.
+pub(super) fn assert_fragment(f: &Fragment, dialect: Dialect, key: &str, role: Role) {
+    assert_eq!(f.dialect, dialect);
+    assert_eq!(f.key, key);
+    assert_eq!(f.role, role);
+    assert_eq!(f.meta.request_id.as_deref(), Some(key));
+}
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -281,5 +296,19 @@ proptest! {
         for e in events {
             let _ = decode(e.to_string().as_bytes());
         }
+    }
+}
+
+#[test]
+fn the_dialect_table_names_each_dialect_once() {
+    for (i, s) in DIALECTS.iter().enumerate() {
+        assert_eq!(s.dialect.as_str(), s.name);
+        assert!(
+            DIALECTS[i + 1..]
+                .iter()
+                .all(|t| t.dialect != s.dialect && t.name != s.name),
+            "{} twice",
+            s.name
+        );
     }
 }
