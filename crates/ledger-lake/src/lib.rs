@@ -29,6 +29,7 @@
 
 mod location;
 pub mod schema;
+mod sink;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -498,63 +499,5 @@ mod tests {
         assert_eq!(pid, "file_ab12");
         let name = format!("part-{pid}-{:020}-{:020}.parquet", 3, 17);
         assert_eq!(parse_data_file(&name), Some((pid, 3, 17)));
-    }
-}
-
-#[async_trait::async_trait]
-impl ledger_pipeline::Sink for Lake {
-    fn name(&self) -> &str {
-        &self.location.display
-    }
-
-    async fn progress(
-        &mut self,
-        source: &str,
-        partition: &str,
-    ) -> Result<Option<Checkpoint>, ledger_pipeline::SinkError> {
-        Lake::progress(self, source, partition)
-            .await
-            .map_err(|e| self.sink_error(e))
-    }
-
-    async fn write(
-        &mut self,
-        commit: &Commit,
-    ) -> Result<ledger_pipeline::Written, ledger_pipeline::SinkError> {
-        match Lake::write(self, commit).await {
-            Ok(w) => Ok(w.map_or_else(ledger_pipeline::Written::default, |w| {
-                ledger_pipeline::Written {
-                    calls: w.calls,
-                    partial_calls: w.partial_calls,
-                    dead_letters: w.dead_letters,
-                }
-            })),
-            Err(e) => Err(self.sink_error(e)),
-        }
-    }
-}
-
-impl Lake {
-    fn sink_error(&self, e: LakeError) -> ledger_pipeline::SinkError {
-        let sink = self.location.display.clone();
-        match e {
-            LakeError::Fenced {
-                source_id,
-                partition,
-                ours,
-                theirs,
-            } => ledger_pipeline::SinkError::Fenced {
-                sink,
-                source_id,
-                partition,
-                ours,
-                theirs,
-            },
-            // A storage error can quote a URL with a SAS signature in it.
-            e => ledger_pipeline::SinkError::Failed {
-                sink,
-                reason: ledger_core::redact::scrub_text(&e.to_string()),
-            },
-        }
     }
 }
