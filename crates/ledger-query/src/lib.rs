@@ -2,6 +2,7 @@
 //! Analytics compatibility views, JSON UDFs, and the named reports of
 //! `queries/`.
 
+pub mod clock;
 mod json_udf;
 pub mod reports;
 
