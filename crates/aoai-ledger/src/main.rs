@@ -334,7 +334,15 @@ async fn main() -> Result<()> {
             target,
             format,
         } => {
-            query(&target, DefaultRange::All, None, Query::Sql(&sql), format, now).await?;
+            query(
+                &target,
+                DefaultRange::All,
+                None,
+                Query::Sql(&sql),
+                format,
+                now,
+            )
+            .await?;
         }
         Command::Export {
             table,
@@ -347,7 +355,15 @@ async fn main() -> Result<()> {
                     "SELECT * FROM dead_letters ORDER BY eh_partition, eh_sequence"
                 }
             };
-            query(&target, DefaultRange::All, None, Query::Sql(sql), format, now).await?;
+            query(
+                &target,
+                DefaultRange::All,
+                None,
+                Query::Sql(sql),
+                format,
+                now,
+            )
+            .await?;
         }
     }
     Ok(())

@@ -131,7 +131,10 @@ fn paths_containing(v: &Value, marker: &str, at: String, out: &mut Vec<String>) 
 #[test]
 fn no_planted_secret_reaches_a_record_or_dead_letter_of_the_corpus() {
     for p in corpus_files() {
-        let planted = std::fs::read_to_string(&p).unwrap().matches("SECRET-").count();
+        let planted = std::fs::read_to_string(&p)
+            .unwrap()
+            .matches("SECRET-")
+            .count();
         assert!(planted > 0, "{} plants no secrets", p.display());
         let mut leaks = Vec::new();
         paths_containing(&records_of(&p), "SECRET-", String::new(), &mut leaks);

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 pub const NOW_ENV: &str = "AOAI_LEDGER_NOW";
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the pinned time `{value}` from {origin} (use RFC 3339, e.g. 2026-11-30T12:00:00Z)")]
+#[error(
+    "cannot read the pinned time `{value}` from {origin} (use RFC 3339, e.g. 2026-11-30T12:00:00Z)"
+)]
 pub struct ClockError {
     value: String,
     origin: &'static str,
