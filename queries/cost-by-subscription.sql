@@ -22,4 +22,4 @@ SELECT
   END AS "Budget"
 FROM costs c
 LEFT JOIN quotas q ON q.subscription_id = c."SubscriptionId"
-ORDER BY c."TotalCost" DESC NULLS LAST
+ORDER BY c."TotalCost" DESC NULLS LAST, c."SubscriptionId" NULLS LAST

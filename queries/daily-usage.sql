@@ -13,4 +13,5 @@ SELECT
   MAX(currency) AS currency
 FROM calls
 GROUP BY 1, model, deployment, subscription_id, product_id
-ORDER BY day NULLS LAST, total_tokens DESC NULLS LAST
+ORDER BY day NULLS LAST, total_tokens DESC NULLS LAST,
+  model NULLS LAST, deployment NULLS LAST, subscription_id NULLS LAST, product_id NULLS LAST

@@ -8,4 +8,4 @@ SELECT
 FROM "ApiManagementGatewayLogs" g
 WHERE lower(g."OperationId") IN ('completions_create', 'chatcompletions_create')
   AND g."ResponseCode" = 200
-ORDER BY g."TimeGenerated"
+ORDER BY g."TimeGenerated", g."RequestId"

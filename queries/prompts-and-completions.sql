@@ -7,4 +7,4 @@ SELECT
 FROM calls
 WHERE json_array_join(prompt_text, 'content', ' . ') <> ''
   AND response_text IS NOT NULL AND response_text <> ''
-ORDER BY "CorrelationId"
+ORDER BY "CorrelationId", "Input", "Output"

@@ -11,5 +11,6 @@ SELECT
   RANK() OVER (ORDER BY SUM(cost) DESC NULLS LAST) AS rank_by_cost
 FROM calls
 GROUP BY caller_ip, subscription_id, app_id, end_user
-ORDER BY rank_by_tokens, rank_by_cost
+ORDER BY rank_by_tokens, rank_by_cost,
+  caller_ip NULLS LAST, subscription_id NULLS LAST, app_id NULLS LAST, end_user NULLS LAST
 LIMIT 100

@@ -29,6 +29,10 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "AOAI_LEDGER_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Pin "now" (RFC 3339) for reports that default to this month; also
+    /// AOAI_LEDGER_NOW. For reproducible output and tests.
+    #[arg(long, global = true)]
+    now: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -157,13 +161,13 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>> {
         .with_context(|| format!("cannot read time `{s}` (use RFC 3339 or YYYY-MM-DD)"))
 }
 
-fn range(args: &RangeArgs, default: DefaultRange) -> Result<TimeRange> {
+fn range(args: &RangeArgs, default: DefaultRange, now: Option<&str>) -> Result<TimeRange> {
     let mut r = TimeRange {
         since: args.since.as_deref().map(parse_time).transpose()?,
         until: args.until.as_deref().map(parse_time).transpose()?,
     };
     if r.since.is_none() && r.until.is_none() && default == DefaultRange::ThisMonth {
-        let now = Utc::now();
+        let now = ledger_query::clock::now(now)?;
         let start = Utc
             .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
             .single();
@@ -213,10 +217,11 @@ async fn query(
     quotas: Option<PathBuf>,
     what: Query<'_>,
     format: Format,
+    now: Option<&str>,
 ) -> Result<()> {
     let lake = Lake::open_existing(&target.lake.lake)?;
     let opts = QueryOptions {
-        range: range(&target.range, default)?,
+        range: range(&target.range, default, now)?,
         quotas,
     };
     run_query(&lake, opts, what, format, &target.out).await
@@ -243,6 +248,7 @@ enum Query<'a> {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logs(cli.log_format);
+    let now = cli.now.as_deref();
     match cli.command {
         Command::Ingest {
             files,
@@ -309,14 +315,22 @@ async fn main() -> Result<()> {
                 format!("unknown report `{name}` (run `aoai-ledger reports` for the list)")
             })?;
             let what = Query::Report(&name);
-            query(&target, report.default_range, quota, what, format).await?;
+            query(&target, report.default_range, quota, what, format, now).await?;
         }
         Command::Sql {
             query: sql,
             target,
             format,
         } => {
-            query(&target, DefaultRange::All, None, Query::Sql(&sql), format).await?;
+            query(
+                &target,
+                DefaultRange::All,
+                None,
+                Query::Sql(&sql),
+                format,
+                now,
+            )
+            .await?;
         }
         Command::Export {
             table,
@@ -329,7 +343,15 @@ async fn main() -> Result<()> {
                     "SELECT * FROM dead_letters ORDER BY eh_partition, eh_sequence"
                 }
             };
-            query(&target, DefaultRange::All, None, Query::Sql(sql), format).await?;
+            query(
+                &target,
+                DefaultRange::All,
+                None,
+                Query::Sql(sql),
+                format,
+                now,
+            )
+            .await?;
         }
     }
     Ok(())

@@ -88,3 +88,60 @@ fn every_dialect_fixture_gives_its_golden_records() {
 fn the_sample_capture_gives_its_golden_records() {
     check(&fixtures().join("sample-events.jsonl"));
 }
+
+/// The shared multi-dialect corpus (`scripts/gen-corpus`, see its README).
+fn corpus_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join("corpus"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_corpus_gives_its_golden_records() {
+    let files = corpus_files();
+    assert!(!files.is_empty(), "tests/fixtures/corpus has no .jsonl");
+    for p in files {
+        check(&p);
+    }
+}
+
+/// JSON paths (`/records/3/record/url`) of every string holding `marker`.
+fn paths_containing(v: &Value, marker: &str, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.contains(marker) => out.push(at),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                paths_containing(x, marker, format!("{at}/{i}"), out);
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                paths_containing(x, marker, format!("{at}/{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn no_planted_secret_reaches_a_record_or_dead_letter_of_the_corpus() {
+    for p in corpus_files() {
+        let planted = std::fs::read_to_string(&p)
+            .unwrap()
+            .matches("SECRET-")
+            .count();
+        assert!(planted > 0, "{} plants no secrets", p.display());
+        let mut leaks = Vec::new();
+        paths_containing(&records_of(&p), "SECRET-", String::new(), &mut leaks);
+        assert!(
+            leaks.is_empty(),
+            "{}: planted secrets reached {} places: {leaks:#?}",
+            p.display(),
+            leaks.len()
+        );
+    }
+}

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod clock;
 mod json_udf;
 pub mod reports;
 
