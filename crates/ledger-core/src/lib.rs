@@ -10,6 +10,7 @@
 
 pub mod assemble;
 pub mod body;
+pub mod columns;
 pub mod correlate;
 pub mod cost;
 pub mod dialects;
