@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use datafusion::arrow::record_batch::RecordBatch;
+use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use ledger_core::ledger::Commit;
 use ledger_core::{CallRecord, DeadLetter};
@@ -44,7 +44,7 @@ pub enum LakeError {
     #[error("encoding Parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("building Arrow batch: {0}")]
-    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    Arrow(#[from] arrow::error::ArrowError),
     #[error("commit manifest {path} is unreadable: {reason}")]
     Manifest { path: String, reason: String },
 }

@@ -3,12 +3,12 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{
+use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Float64Builder, Int32Builder,
     Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::arrow::error::ArrowError;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 use ledger_core::columns::{CALL_COLUMNS, Column, DEAD_LETTER_COLUMNS, LogicalType, Read};
 use ledger_core::{CallRecord, DeadLetter};
 use rust_decimal::Decimal;
@@ -268,8 +268,8 @@ mod tests {
     #[test]
     fn batches_hold_the_values() {
         use chrono::{TimeZone, Utc};
-        use datafusion::arrow::array::{Array, AsArray};
-        use datafusion::arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
         use ledger_core::{Dialect, Operation, UsageSource};
 
         let full = CallRecord {
@@ -328,7 +328,7 @@ mod tests {
             raw: b"ok \xff".to_vec(),
         };
         let batch = dead_letters_batch(&[&d]).unwrap();
-        use datafusion::arrow::array::AsArray;
+        use arrow::array::AsArray;
         let raw_text = batch.column_by_name("raw_text").unwrap().as_string::<i32>();
         assert_eq!(raw_text.value(0), "ok \u{fffd}");
         let raw = batch.column_by_name("raw").unwrap().as_binary::<i32>();
