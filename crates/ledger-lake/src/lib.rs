@@ -15,9 +15,9 @@ pub mod schema;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use ledger_core::ledger::Commit;
 use ledger_core::{CallRecord, DeadLetter};

@@ -267,9 +267,9 @@ mod tests {
 
     #[test]
     fn batches_hold_the_values() {
-        use chrono::{TimeZone, Utc};
         use arrow::array::{Array, AsArray};
         use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
+        use chrono::{TimeZone, Utc};
         use ledger_core::{Dialect, Operation, UsageSource};
 
         let full = CallRecord {
