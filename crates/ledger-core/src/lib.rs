@@ -37,6 +37,7 @@ pub mod assemble;
 pub mod body;
 pub mod checkpoint;
 pub mod coerce;
+pub mod columns;
 pub mod correlate;
 pub mod cost;
 pub mod dialects;

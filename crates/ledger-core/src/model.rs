@@ -3,7 +3,52 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Gives a fieldless enum its canonical names, written once: `as_str`,
+/// `from_name`, `NAMES` (in declaration order) and serde through those names.
+macro_rules! canonical_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value's name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some($ty::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let name = String::deserialize(deserializer)?;
+                $ty::from_name(&name).ok_or_else(|| {
+                    serde::de::Error::unknown_variant(&name, $ty::NAMES)
+                })
+            }
+        }
+    };
+}
 
 /// Where an event came from: an Event Hubs partition (or, for files, the
 /// file's identity) and its sequence number within it (for files, the line).
@@ -24,8 +69,10 @@ pub struct RawEvent {
 }
 
 /// The event shapes we recognise (see `event-formats.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Dialect {
+    /// Our own policy's shape; the default only so tests can build records.
+    #[default]
     LedgerV1,
     AzureMonitor,
     EnterpriseLogging,
@@ -34,12 +81,14 @@ pub enum Dialect {
     AiGateway2024,
 }
 
-impl Dialect {
-    /// The dialect's name, from the dialect table (`dialects::DIALECTS`).
-    pub fn as_str(self) -> &'static str {
-        crate::dialects::spec(self).map_or("unknown", |s| s.name)
-    }
-}
+canonical_names!(Dialect {
+    LedgerV1 => "ledger/v1",
+    AzureMonitor => "azure-monitor",
+    EnterpriseLogging => "enterprise-logging",
+    EnterpriseLoggingTf => "enterprise-logging-tf",
+    Chargeback => "chargeback",
+    AiGateway2024 => "ai-gateway-2024",
+});
 
 /// Which part of a call a fragment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -171,7 +220,7 @@ pub struct Fragment {
 }
 
 /// Normalised operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Operation {
     Chat,
     Completion,
@@ -179,48 +228,46 @@ pub enum Operation {
     Responses,
     Image,
     Audio,
+    #[default]
     Other,
 }
 
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Chat => "chat",
-            Operation::Completion => "completion",
-            Operation::Embedding => "embedding",
-            Operation::Responses => "responses",
-            Operation::Image => "image",
-            Operation::Audio => "audio",
-            Operation::Other => "other",
-        }
-    }
-}
+canonical_names!(Operation {
+    Chat => "chat",
+    Completion => "completion",
+    Embedding => "embedding",
+    Responses => "responses",
+    Image => "image",
+    Audio => "audio",
+    Other => "other",
+});
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a record's token counts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum UsageSource {
+    /// The service's own `usage`.
     Reported,
+    /// Counted with the model's tokenizer.
     Estimated,
+    /// No counts.
+    #[default]
     None,
 }
 
-impl UsageSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UsageSource::Reported => "reported",
-            UsageSource::Estimated => "estimated",
-            UsageSource::None => "none",
-        }
-    }
-}
+canonical_names!(UsageSource {
+    Reported => "reported",
+    Estimated => "estimated",
+    None => "none",
+});
 
 /// The canonical record: one row per API call. Column names are shared by
 /// the Parquet lake, the SQL tables and the queries: keep them stable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     // identity
     pub request_id: String,
     pub correlation_id: Option<String>,
-    pub dialect: String,
+    pub dialect: Dialect,
     pub eh_partition: String,
     pub eh_sequence_first: i64,
     pub eh_sequence_last: i64,
@@ -244,7 +291,7 @@ pub struct CallRecord {
     pub region: Option<String>,
     pub api_id: Option<String>,
     pub operation_id: Option<String>,
-    pub operation: String,
+    pub operation: Operation,
     pub deployment: Option<String>,
     pub api_version: Option<String>,
     pub backend: Option<String>,
@@ -265,7 +312,7 @@ pub struct CallRecord {
     pub total_tokens: Option<i64>,
     pub cached_tokens: Option<i64>,
     pub reasoning_tokens: Option<i64>,
-    pub usage_source: String,
+    pub usage_source: UsageSource,
     pub cost: Option<Decimal>,
     pub currency: Option<String>,
     // content

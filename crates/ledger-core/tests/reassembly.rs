@@ -4,7 +4,7 @@
 use chrono::Utc;
 use ledger_core::CallRecord;
 use ledger_core::ledger::{Ledger, LedgerConfig};
-use ledger_core::{Position, RawEvent};
+use ledger_core::{Operation, Position, RawEvent, UsageSource};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -144,10 +144,10 @@ fn the_streamed_call_is_rebuilt() {
         (r.prompt_tokens, r.completion_tokens, r.total_tokens),
         (Some(21), Some(9), Some(30))
     );
-    assert_eq!(r.usage_source, "reported");
+    assert_eq!(r.usage_source, UsageSource::Reported);
     assert_eq!(r.finish_reason.as_deref(), Some("stop"));
     assert_eq!(r.status_code, Some(200));
-    assert_eq!(r.operation, "chat");
+    assert_eq!(r.operation, Operation::Chat);
     assert_eq!(r.deployment.as_deref(), Some("gpt-4o"));
     assert_eq!(r.model_key.as_deref(), Some("gpt-4o"));
 }

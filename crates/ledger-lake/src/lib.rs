@@ -34,9 +34,9 @@ mod sink;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use datafusion::arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use ledger_core::checkpoint::SeqRange;
 use ledger_core::{CallRecord, Checkpoint, Commit, DeadLetter};
@@ -63,7 +63,7 @@ pub enum LakeError {
     #[error("encoding Parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("building Arrow batch: {0}")]
-    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    Arrow(#[from] arrow::error::ArrowError),
     #[error("commit manifest {path} is unreadable: {reason}")]
     Manifest { path: String, reason: String },
     #[error(

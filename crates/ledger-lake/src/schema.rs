@@ -1,238 +1,337 @@
-//! Arrow schemas of the lake tables and the conversion of records to
-//! batches. Column names are the canonical record's: SQL tables, Parquet
-//! and queries share them.
+//! The lake tables' Arrow schemas and record batches, both derived from
+//! ledger-core's column table (`ledger_core::columns`).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{
+use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Float64Builder, Int32Builder,
     Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::arrow::error::ArrowError;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use ledger_core::columns::{CALL_COLUMNS, Column, DEAD_LETTER_COLUMNS, LogicalType, Read};
 use ledger_core::{CallRecord, DeadLetter};
 use rust_decimal::Decimal;
 
-/// Scale of the `cost` column: costs are kept to 10 decimal places.
-pub const COST_SCALE: i8 = 10;
-pub const COST_PRECISION: u8 = 28;
+/// Timestamps are stored as UTC instants.
+const UTC: &str = "UTC";
 
-fn ts() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+/// The Arrow type a logical type is stored as.
+pub fn arrow_type(ty: LogicalType) -> DataType {
+    match ty {
+        LogicalType::Text | LogicalType::LongText | LogicalType::Json => DataType::Utf8,
+        LogicalType::Int32 => DataType::Int32,
+        LogicalType::Int64 => DataType::Int64,
+        LogicalType::Float64 => DataType::Float64,
+        LogicalType::Bool => DataType::Boolean,
+        LogicalType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+        LogicalType::Decimal { precision, scale } => DataType::Decimal128(precision, scale as i8),
+        LogicalType::Binary => DataType::Binary,
+    }
 }
 
+fn schema_of<R>(columns: &[Column<R>]) -> SchemaRef {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|c| Field::new(c.name, arrow_type(c.ty), c.nullable))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+static CALLS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema_of(CALL_COLUMNS));
+static DEAD_LETTERS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema_of(DEAD_LETTER_COLUMNS));
+
 pub fn calls_schema() -> SchemaRef {
-    use DataType::*;
-    let s = |n: &str| Field::new(n, Utf8, true);
-    let i = |n: &str| Field::new(n, Int64, true);
-    let b = |n: &str| Field::new(n, Boolean, false);
-    Arc::new(Schema::new(vec![
-        Field::new("request_id", Utf8, false),
-        s("correlation_id"),
-        Field::new("dialect", Utf8, false),
-        Field::new("eh_partition", Utf8, false),
-        Field::new("eh_sequence_first", Int64, false),
-        Field::new("eh_sequence_last", Int64, false),
-        Field::new("request_time", ts(), true),
-        Field::new("response_time", ts(), true),
-        i("duration_ms"),
-        i("backend_time_ms"),
-        i("model_time_ms"),
-        s("caller_ip"),
-        s("subscription_id"),
-        s("subscription_name"),
-        s("subscription_key_hash"),
-        s("product_id"),
-        s("user_id"),
-        s("app_id"),
-        s("end_user"),
-        s("service"),
-        s("region"),
-        s("api_id"),
-        s("operation_id"),
-        Field::new("operation", Utf8, false),
-        s("deployment"),
-        s("api_version"),
-        s("backend"),
-        s("method"),
-        s("url"),
-        s("model"),
-        s("model_key"),
-        Field::new("status_code", Int32, true),
-        s("finish_reason"),
-        b("content_filtered"),
-        b("is_stream"),
-        s("error"),
-        i("prompt_tokens"),
-        i("completion_tokens"),
-        i("total_tokens"),
-        i("cached_tokens"),
-        i("reasoning_tokens"),
-        Field::new("usage_source", Utf8, false),
-        Field::new("cost", Decimal128(COST_PRECISION, COST_SCALE), true),
-        s("currency"),
-        s("prompt_text"),
-        s("response_text"),
-        s("tool_calls"),
-        s("response_body"),
-        i("max_tokens"),
-        Field::new("temperature", Float64, true),
-        i("n"),
-        b("complete"),
-        b("request_truncated"),
-        b("response_truncated"),
-        // JSON array of strings: plain text keeps CSV export simple.
-        s("warnings"),
-    ]))
+    CALLS_SCHEMA.clone()
 }
 
 pub fn dead_letters_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("eh_partition", DataType::Utf8, false),
-        Field::new("eh_sequence", DataType::Int64, false),
-        Field::new("enqueued_time", ts(), true),
-        Field::new("received_time", ts(), false),
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("raw", DataType::Binary, false),
-        // The raw bytes as text (lossy), for reading and searching.
-        Field::new("raw_text", DataType::Utf8, false),
-    ]))
-}
-
-fn decimal_units(d: &Decimal) -> Option<i128> {
-    let mut d = *d;
-    d.rescale(COST_SCALE as u32);
-    (d.scale() == COST_SCALE as u32).then(|| d.mantissa())
+    DEAD_LETTERS_SCHEMA.clone()
 }
 
 pub fn calls_batch(records: &[&CallRecord]) -> Result<RecordBatch, ArrowError> {
-    macro_rules! col {
-        ($builder:ty, |$r:ident| $e:expr) => {{
-            let mut b = <$builder>::new();
-            for $r in records {
-                b.append_option($e);
+    batch_of(CALL_COLUMNS, calls_schema(), records)
+}
+
+pub fn dead_letters_batch(items: &[&DeadLetter]) -> Result<RecordBatch, ArrowError> {
+    batch_of(DEAD_LETTER_COLUMNS, dead_letters_schema(), items)
+}
+
+/// Builds the batch column by column: one match per column, then a tight
+/// loop over the rows into a builder sized up front.
+fn batch_of<R>(
+    columns: &[Column<R>],
+    schema: SchemaRef,
+    rows: &[&R],
+) -> Result<RecordBatch, ArrowError> {
+    // Reused across rows and columns for the JSON of string lists.
+    let mut scratch = Vec::new();
+    let arrays = columns
+        .iter()
+        .map(|c| array_of(c, rows, &mut scratch))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema, arrays)
+}
+
+fn array_of<R>(
+    column: &Column<R>,
+    rows: &[&R],
+    scratch: &mut Vec<u8>,
+) -> Result<ArrayRef, ArrowError> {
+    let n = rows.len();
+    macro_rules! primitive {
+        ($builder:ty, $read:expr) => {{
+            let mut b = <$builder>::with_capacity(n);
+            for r in rows {
+                b.append_option($read(r));
             }
             Arc::new(b.finish()) as ArrayRef
         }};
     }
-    macro_rules! text {
-        ($field:ident) => {
-            col!(StringBuilder, |r| r.$field.as_deref())
-        };
-    }
-    macro_rules! int {
-        ($field:ident) => {
-            col!(Int64Builder, |r| r.$field)
-        };
-    }
-    macro_rules! flag {
-        ($field:ident) => {
-            col!(BooleanBuilder, |r| Some(r.$field))
-        };
-    }
-    let time = |f: fn(&CallRecord) -> Option<i64>| {
-        let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-        for r in records {
-            b.append_option(f(r));
+    Ok(match column.read {
+        Read::Text(read) => {
+            let bytes = rows.iter().map(|r| read(r).map_or(0, str::len)).sum();
+            let mut b = StringBuilder::with_capacity(n, bytes);
+            for r in rows {
+                b.append_option(read(r));
+            }
+            Arc::new(b.finish())
         }
-        Arc::new(b.finish()) as ArrayRef
-    };
-    let mut cost = Decimal128Builder::new();
-    for r in records {
-        cost.append_option(r.cost.as_ref().and_then(decimal_units));
-    }
-    let cost = Arc::new(
-        cost.finish()
-            .with_precision_and_scale(COST_PRECISION, COST_SCALE)?,
-    ) as ArrayRef;
-
-    let columns: Vec<ArrayRef> = vec![
-        col!(StringBuilder, |r| Some(r.request_id.as_str())),
-        text!(correlation_id),
-        col!(StringBuilder, |r| Some(r.dialect.as_str())),
-        col!(StringBuilder, |r| Some(r.eh_partition.as_str())),
-        col!(Int64Builder, |r| Some(r.eh_sequence_first)),
-        col!(Int64Builder, |r| Some(r.eh_sequence_last)),
-        time(|r| r.request_time.map(|t| t.timestamp_micros())),
-        time(|r| r.response_time.map(|t| t.timestamp_micros())),
-        int!(duration_ms),
-        int!(backend_time_ms),
-        int!(model_time_ms),
-        text!(caller_ip),
-        text!(subscription_id),
-        text!(subscription_name),
-        text!(subscription_key_hash),
-        text!(product_id),
-        text!(user_id),
-        text!(app_id),
-        text!(end_user),
-        text!(service),
-        text!(region),
-        text!(api_id),
-        text!(operation_id),
-        col!(StringBuilder, |r| Some(r.operation.as_str())),
-        text!(deployment),
-        text!(api_version),
-        text!(backend),
-        text!(method),
-        text!(url),
-        text!(model),
-        text!(model_key),
-        col!(Int32Builder, |r| r.status_code),
-        text!(finish_reason),
-        flag!(content_filtered),
-        flag!(is_stream),
-        text!(error),
-        int!(prompt_tokens),
-        int!(completion_tokens),
-        int!(total_tokens),
-        int!(cached_tokens),
-        int!(reasoning_tokens),
-        col!(StringBuilder, |r| Some(r.usage_source.as_str())),
-        cost,
-        text!(currency),
-        text!(prompt_text),
-        text!(response_text),
-        text!(tool_calls),
-        text!(response_body),
-        int!(max_tokens),
-        col!(Float64Builder, |r| r.temperature),
-        int!(n),
-        flag!(complete),
-        flag!(request_truncated),
-        flag!(response_truncated),
-        col!(StringBuilder, |r| Some(
-            serde_json::to_string(&r.warnings).unwrap_or_else(|_| "[]".into())
-        )),
-    ];
-    RecordBatch::try_new(calls_schema(), columns)
+        Read::LossyText(read) => {
+            let bytes = rows.iter().map(|r| read(r).len()).sum();
+            let mut b = StringBuilder::with_capacity(n, bytes);
+            for r in rows {
+                b.append_value(String::from_utf8_lossy(read(r)));
+            }
+            Arc::new(b.finish())
+        }
+        Read::StringList(read) => {
+            let mut b = StringBuilder::with_capacity(n, n * 2);
+            for r in rows {
+                scratch.clear();
+                serde_json::to_writer(&mut *scratch, read(r))
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                let json = std::str::from_utf8(scratch)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                b.append_value(json);
+            }
+            Arc::new(b.finish())
+        }
+        Read::Binary(read) => {
+            let bytes = rows.iter().map(|r| read(r).map_or(0, <[u8]>::len)).sum();
+            let mut b = BinaryBuilder::with_capacity(n, bytes);
+            for r in rows {
+                b.append_option(read(r));
+            }
+            Arc::new(b.finish())
+        }
+        Read::Int32(read) => primitive!(Int32Builder, read),
+        Read::Int64(read) => primitive!(Int64Builder, read),
+        Read::Float64(read) => primitive!(Float64Builder, read),
+        Read::Bool(read) => {
+            let mut b = BooleanBuilder::with_capacity(n);
+            for r in rows {
+                b.append_option(read(r));
+            }
+            Arc::new(b.finish())
+        }
+        Read::Timestamp(read) => {
+            let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone(UTC);
+            for r in rows {
+                b.append_option(read(r).map(|t| t.timestamp_micros()));
+            }
+            Arc::new(b.finish())
+        }
+        Read::Decimal(read) => {
+            let LogicalType::Decimal { precision, scale } = column.ty else {
+                return Err(ArrowError::SchemaError(format!(
+                    "{}: decimal values in a {:?} column",
+                    column.name, column.ty
+                )));
+            };
+            let mut b = Decimal128Builder::with_capacity(n);
+            for r in rows {
+                b.append_option(read(r).and_then(|d| decimal_units(d, scale)));
+            }
+            Arc::new(
+                b.finish()
+                    .with_precision_and_scale(precision, scale as i8)?,
+            )
+        }
+    })
 }
 
-pub fn dead_letters_batch(items: &[&DeadLetter]) -> Result<RecordBatch, ArrowError> {
-    let mut partition = StringBuilder::new();
-    let mut seq = Int64Builder::new();
-    let mut enq = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut recv = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut reason = StringBuilder::new();
-    let mut raw = BinaryBuilder::new();
-    let mut raw_text = StringBuilder::new();
-    for d in items {
-        partition.append_value(&d.eh_partition);
-        seq.append_value(d.eh_sequence);
-        enq.append_option(d.enqueued_time.map(|t| t.timestamp_micros()));
-        recv.append_value(d.received_time.timestamp_micros());
-        reason.append_value(&d.reason);
-        raw.append_value(&d.raw);
-        raw_text.append_value(String::from_utf8_lossy(&d.raw));
+/// The value in units of `10^-scale`, or none when it cannot be held at
+/// that scale.
+fn decimal_units(mut d: Decimal, scale: u8) -> Option<i128> {
+    d.rescale(u32::from(scale));
+    (d.scale() == u32::from(scale)).then(|| d.mantissa())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema as the lake has always written it: existing files and
+    /// queries depend on every name, type, nullability and the order.
+    fn stored_calls_schema() -> Schema {
+        use DataType::*;
+        let ts = || Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let s = |n: &str| Field::new(n, Utf8, true);
+        let i = |n: &str| Field::new(n, Int64, true);
+        let b = |n: &str| Field::new(n, Boolean, false);
+        Schema::new(vec![
+            Field::new("request_id", Utf8, false),
+            s("correlation_id"),
+            Field::new("dialect", Utf8, false),
+            Field::new("eh_partition", Utf8, false),
+            Field::new("eh_sequence_first", Int64, false),
+            Field::new("eh_sequence_last", Int64, false),
+            Field::new("request_time", ts(), true),
+            Field::new("response_time", ts(), true),
+            i("duration_ms"),
+            i("backend_time_ms"),
+            i("model_time_ms"),
+            s("caller_ip"),
+            s("subscription_id"),
+            s("subscription_name"),
+            s("subscription_key_hash"),
+            s("product_id"),
+            s("user_id"),
+            s("app_id"),
+            s("end_user"),
+            s("service"),
+            s("region"),
+            s("api_id"),
+            s("operation_id"),
+            Field::new("operation", Utf8, false),
+            s("deployment"),
+            s("api_version"),
+            s("backend"),
+            s("method"),
+            s("url"),
+            s("model"),
+            s("model_key"),
+            Field::new("status_code", Int32, true),
+            s("finish_reason"),
+            b("content_filtered"),
+            b("is_stream"),
+            s("error"),
+            i("prompt_tokens"),
+            i("completion_tokens"),
+            i("total_tokens"),
+            i("cached_tokens"),
+            i("reasoning_tokens"),
+            Field::new("usage_source", Utf8, false),
+            Field::new("cost", Decimal128(28, 10), true),
+            s("currency"),
+            s("prompt_text"),
+            s("response_text"),
+            s("tool_calls"),
+            s("response_body"),
+            i("max_tokens"),
+            Field::new("temperature", Float64, true),
+            i("n"),
+            b("complete"),
+            b("request_truncated"),
+            b("response_truncated"),
+            s("warnings"),
+        ])
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(partition.finish()),
-        Arc::new(seq.finish()),
-        Arc::new(enq.finish()),
-        Arc::new(recv.finish()),
-        Arc::new(reason.finish()),
-        Arc::new(raw.finish()),
-        Arc::new(raw_text.finish()),
-    ];
-    RecordBatch::try_new(dead_letters_schema(), columns)
+
+    fn stored_dead_letters_schema() -> Schema {
+        let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        Schema::new(vec![
+            Field::new("eh_partition", DataType::Utf8, false),
+            Field::new("eh_sequence", DataType::Int64, false),
+            Field::new("enqueued_time", ts(), true),
+            Field::new("received_time", ts(), false),
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("raw", DataType::Binary, false),
+            Field::new("raw_text", DataType::Utf8, false),
+        ])
+    }
+
+    fn assert_same(derived: &Schema, stored: &Schema) {
+        for (d, s) in derived.fields().iter().zip(stored.fields()) {
+            assert_eq!(d, s);
+        }
+        assert_eq!(derived, stored);
+    }
+
+    #[test]
+    fn schemas_are_the_stored_ones() {
+        assert_same(&calls_schema(), &stored_calls_schema());
+        assert_same(&dead_letters_schema(), &stored_dead_letters_schema());
+    }
+
+    #[test]
+    fn batches_hold_the_values() {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
+        use chrono::{TimeZone, Utc};
+        use ledger_core::{Dialect, Operation, UsageSource};
+
+        let full = CallRecord {
+            request_id: "r1".into(),
+            dialect: Dialect::Chargeback,
+            operation: Operation::Embedding,
+            usage_source: UsageSource::Estimated,
+            request_time: Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).single(),
+            prompt_tokens: Some(7),
+            cost: Some(Decimal::new(12345, 8)),
+            content_filtered: true,
+            warnings: vec!["a \"b\"".into(), "c".into()],
+            ..Default::default()
+        };
+        let empty = CallRecord::default();
+        let batch = calls_batch(&[&full, &empty]).unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        let text = |name: &str, row: usize| {
+            let col = batch.column_by_name(name).unwrap().as_string::<i32>();
+            (!col.is_null(row)).then(|| col.value(row).to_string())
+        };
+        assert_eq!(text("request_id", 0).as_deref(), Some("r1"));
+        assert_eq!(text("dialect", 0).as_deref(), Some("chargeback"));
+        assert_eq!(text("operation", 0).as_deref(), Some("embedding"));
+        assert_eq!(text("usage_source", 0).as_deref(), Some("estimated"));
+        assert_eq!(text("usage_source", 1).as_deref(), Some("none"));
+        assert_eq!(text("warnings", 0).as_deref(), Some(r#"["a \"b\"","c"]"#));
+        assert_eq!(text("warnings", 1).as_deref(), Some("[]"));
+        assert_eq!(text("model", 0), None);
+        let tokens = batch.column_by_name("prompt_tokens").unwrap();
+        assert_eq!(tokens.as_primitive::<Int64Type>().value(0), 7);
+        assert!(tokens.is_null(1));
+        let cost = batch.column_by_name("cost").unwrap();
+        assert_eq!(cost.as_primitive::<Decimal128Type>().value(0), 1_234_500);
+        assert!(cost.is_null(1));
+        let time = batch.column_by_name("request_time").unwrap();
+        assert_eq!(
+            time.as_primitive::<TimestampMicrosecondType>().value(0),
+            full.request_time.unwrap().timestamp_micros()
+        );
+        let flags = batch
+            .column_by_name("content_filtered")
+            .unwrap()
+            .as_boolean();
+        assert!(flags.value(0) && !flags.value(1));
+    }
+
+    #[test]
+    fn dead_letter_raw_text_is_lossy() {
+        let d = DeadLetter {
+            eh_partition: "p".into(),
+            eh_sequence: 3,
+            enqueued_time: None,
+            received_time: chrono::DateTime::UNIX_EPOCH,
+            reason: "bad".into(),
+            raw: b"ok \xff".to_vec(),
+        };
+        let batch = dead_letters_batch(&[&d]).unwrap();
+        use arrow::array::AsArray;
+        let raw_text = batch.column_by_name("raw_text").unwrap().as_string::<i32>();
+        assert_eq!(raw_text.value(0), "ok \u{fffd}");
+        let raw = batch.column_by_name("raw").unwrap().as_binary::<i32>();
+        assert_eq!(raw.value(0), b"ok \xff");
+    }
 }

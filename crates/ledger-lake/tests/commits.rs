@@ -3,66 +3,26 @@
 
 use chrono::{TimeZone, Utc};
 use ledger_core::checkpoint::{Checkpoint, Commit, Owned};
-use ledger_core::{CallRecord, DeadLetter};
+use ledger_core::{CallRecord, DeadLetter, Operation, UsageSource};
 use ledger_lake::{Lake, Table};
 
 fn record(id: &str) -> CallRecord {
     CallRecord {
         request_id: id.into(),
-        correlation_id: None,
-        dialect: "ledger/v1".into(),
         eh_partition: "p".into(),
         eh_sequence_first: 1,
         eh_sequence_last: 2,
         request_time: Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).single(),
-        response_time: None,
-        duration_ms: None,
-        backend_time_ms: None,
-        model_time_ms: None,
-        caller_ip: None,
-        subscription_id: None,
-        subscription_name: None,
-        subscription_key_hash: None,
-        product_id: None,
-        user_id: None,
-        app_id: None,
-        end_user: None,
-        service: None,
-        region: None,
-        api_id: None,
-        operation_id: None,
-        operation: "chat".into(),
-        deployment: None,
-        api_version: None,
-        backend: None,
-        method: None,
-        url: None,
-        model: None,
-        model_key: None,
+        operation: Operation::Chat,
         status_code: Some(200),
-        finish_reason: None,
-        content_filtered: false,
-        is_stream: false,
-        error: None,
         prompt_tokens: Some(1),
         completion_tokens: Some(1),
         total_tokens: Some(2),
-        cached_tokens: None,
-        reasoning_tokens: None,
-        usage_source: "reported".into(),
+        usage_source: UsageSource::Reported,
         cost: Some(rust_decimal::Decimal::new(12345, 8)),
         currency: Some("USD".into()),
-        prompt_text: None,
-        response_text: None,
-        tool_calls: None,
-        response_body: None,
-        max_tokens: None,
-        temperature: None,
-        n: None,
         complete: true,
-        request_truncated: false,
-        response_truncated: false,
-        warnings: vec![],
+        ..Default::default()
     }
 }
 

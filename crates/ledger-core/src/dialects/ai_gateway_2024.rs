@@ -17,7 +17,6 @@ const D: Dialect = Dialect::AiGateway2024;
 
 pub(super) const SPEC: DialectSpec = DialectSpec {
     dialect: D,
-    name: "ai-gateway-2024",
     detect,
     decode: |o, ctx| decode(o, ctx).map(Decoded::one),
     completeness: Completeness::OneEvent,

@@ -21,7 +21,6 @@ const D: Dialect = Dialect::AzureMonitor;
 
 pub(super) const SPEC: DialectSpec = DialectSpec {
     dialect: D,
-    name: "azure-monitor",
     detect,
     decode,
     completeness: Completeness::GatewayLogWhenFlushed,

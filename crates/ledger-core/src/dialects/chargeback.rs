@@ -18,7 +18,6 @@ const D: Dialect = Dialect::Chargeback;
 
 pub(super) const SPEC: DialectSpec = DialectSpec {
     dialect: D,
-    name: "chargeback",
     detect,
     decode: |o, ctx| decode(o, ctx).map(Decoded::one),
     completeness: Completeness::OneEvent,

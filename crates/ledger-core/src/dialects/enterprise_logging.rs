@@ -20,7 +20,6 @@ const D: Dialect = Dialect::EnterpriseLogging;
 
 pub(super) const SPEC: DialectSpec = DialectSpec {
     dialect: D,
-    name: "enterprise-logging",
     detect,
     decode: |o, ctx| decode(o, ctx).map(Decoded::one),
     completeness: Completeness::Halves,

@@ -15,7 +15,6 @@ const D: Dialect = Dialect::EnterpriseLoggingTf;
 
 pub(super) const SPEC: DialectSpec = DialectSpec {
     dialect: D,
-    name: "enterprise-logging-tf",
     detect,
     decode: |o, ctx| decode(o, ctx).map(Decoded::one),
     completeness: Completeness::Halves,

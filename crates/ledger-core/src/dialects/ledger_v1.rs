@@ -13,7 +13,6 @@ const D: Dialect = Dialect::LedgerV1;
 
 pub(super) const SPEC: DialectSpec = DialectSpec {
     dialect: D,
-    name: "ledger/v1",
     detect,
     decode: |o, ctx| decode(o, ctx).map(Decoded::one),
     completeness: Completeness::Halves,

@@ -66,9 +66,8 @@ pub(crate) enum Completeness {
 
 /// One dialect: how it is recognised, decoded, named, and completed.
 pub(crate) struct DialectSpec {
+    /// The dialect; its name, which records carry, is `Dialect::as_str`.
     pub dialect: Dialect,
-    /// The name records and errors carry.
-    pub name: &'static str,
     /// Whether an event has the fields only this dialect has (tried in
     /// [`DIALECTS`] order: the first match decodes the event).
     pub detect: fn(Obj<'_>) -> bool,
