@@ -28,7 +28,7 @@ pub(super) const SPEC: DialectSpec = DialectSpec {
 
 /// A `records` array (a diagnostic-settings export).
 fn detect(o: Obj<'_>) -> bool {
-    o.get("records").is_some_and(serde_json::Value::is_array)
+    o.get("records").is_some_and(Value::is_array)
 }
 
 /// GatewayLogs keep at most this many bytes of each body.

@@ -308,7 +308,7 @@ fn the_dialect_table_holds_each_dialect_once() {
             s.dialect
         );
     }
-    for name in crate::model::Dialect::NAMES {
+    for name in Dialect::NAMES {
         assert!(
             DIALECTS.iter().any(|s| s.dialect.as_str() == *name),
             "{name} has no entry"
