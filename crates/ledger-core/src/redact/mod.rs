@@ -14,7 +14,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 mod pii;
+mod raw;
 pub use pii::mask_pii;
+pub use raw::{Scrubbed, scrub_raw_bytes};
 
 /// What every removed secret is replaced with.
 pub const MASK: &str = "***";
@@ -49,24 +51,6 @@ const SECRET_FIELD_SUFFIXES: &[&str] = &[
     "refreshtoken",
     "authorization",
     "cookie",
-];
-
-/// The same names as regex fragments, separators optional, for text that is
-/// not (or no longer) valid JSON.
-const SECRET_FIELD_PATTERNS: &[&str] = &[
-    r"subscription[-_.]?key",
-    r"api[-_.]?key",
-    r"access[-_.]?key",
-    r"account[-_.]?key",
-    r"functions[-_.]?key",
-    r"connection[-_.]?string",
-    r"shared[-_.]?access[-_.]?signature",
-    r"client[-_.]?secret",
-    r"password",
-    r"access[-_.]?token",
-    r"refresh[-_.]?token",
-    r"authorization",
-    r"cookie",
 ];
 
 /// Query parameters whose value is a credential (`sig` of SAS URLs, `code` of
@@ -105,15 +89,25 @@ pub fn is_secret_field(name: &str) -> bool {
     SECRET_FIELD_SUFFIXES.iter().any(|s| n.ends_with(s))
 }
 
-fn alternation(items: &[&str], escape: bool) -> String {
+fn alternation(items: &[&str]) -> String {
     items
         .iter()
+        .map(|s| regex::escape(s))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// [`SECRET_FIELD_SUFFIXES`] as regex fragments with the separators
+/// [`is_secret_field`] ignores allowed between letters (`api[-_. ]?key`),
+/// for text that is not (or no longer) valid JSON: one list serves both.
+fn secret_field_patterns() -> String {
+    SECRET_FIELD_SUFFIXES
+        .iter()
         .map(|s| {
-            if escape {
-                regex::escape(s)
-            } else {
-                (*s).to_string()
-            }
+            s.chars()
+                .map(|c| regex::escape(&c.to_string()))
+                .collect::<Vec<_>>()
+                .join("[-_. ]?")
         })
         .collect::<Vec<_>>()
         .join("|")
@@ -127,8 +121,8 @@ fn alternation(items: &[&str], escape: bool) -> String {
 static JSON_KEY: LazyLock<Regex> = LazyLock::new(|| {
     let names = format!(
         "{}|{}",
-        alternation(SECRET_HEADERS, true),
-        alternation(SECRET_FIELD_PATTERNS, false)
+        alternation(SECRET_HEADERS),
+        secret_field_patterns()
     );
     Regex::new(&format!(
         r#"(?i)(\\*["'])([A-Za-z0-9_.\-]*?(?:{names}))(\\*["'][ \t]*:[ \t]*)(?:(\\*["'])(.*?)(\\*["'])|(\[[^\]]*\])|([^\s,}}\]\\]+))"#
@@ -140,7 +134,7 @@ static JSON_KEY: LazyLock<Regex> = LazyLock::new(|| {
 static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
         r#"(?i)\b({})([ \t]*:[ \t]*)([^\r\n"\\]+)"#,
-        alternation(SECRET_HEADERS, true)
+        alternation(SECRET_HEADERS)
     ))
     .expect("header pattern")
 });
@@ -148,7 +142,7 @@ static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
 /// Unambiguous `name=value` secrets, anywhere.
 static STRONG_PARAM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?i)\b(subscription-key|api-key|api_key|apikey|access_token|refresh_token|id_token|client_secret|password)=([^&#\s"'\\<>;]+)"#,
+        r#"(?i)\b(subscription-key|api-key|api_key|apikey|access_token|refresh_token|id_token|client_secret|password|sig)=([^&#\s"'\\<>;]+)"#,
     )
     .expect("param pattern")
 });
@@ -283,35 +277,10 @@ fn scrub_json_changed(value: &mut Value) -> bool {
     }
 }
 
-/// Scrubs raw event bytes for a dead letter: known secret fields and header
-/// values are replaced by `***`.
-///
-/// JSON is walked ([`scrub_json`]) and re-serialised only when something was
-/// removed, so clean payloads keep their exact bytes. Anything else is
-/// scrubbed as text, valid UTF-8 run by run, so stray non-UTF-8 bytes are
-/// kept as they were.
+/// Scrubs raw event bytes for a dead letter: [`scrub_raw_bytes`] without
+/// saying whether part of them could not be tokenised.
 pub fn scrub_raw(raw: &[u8]) -> Vec<u8> {
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let (bom, body) = match raw.strip_prefix(BOM) {
-        Some(rest) => (BOM, rest),
-        None => (&[][..], raw),
-    };
-    if let Ok(mut v) = serde_json::from_slice::<Value>(body) {
-        if !scrub_json_changed(&mut v) {
-            return raw.to_vec();
-        }
-        if let Ok(json) = serde_json::to_vec(&v) {
-            let mut out = bom.to_vec();
-            out.extend_from_slice(&json);
-            return out;
-        }
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for chunk in raw.utf8_chunks() {
-        out.extend_from_slice(scrub_text_cow(chunk.valid()).as_bytes());
-        out.extend_from_slice(chunk.invalid());
-    }
-    out
+    scrub_raw_bytes(raw).bytes
 }
 
 fn is_secret_param(name: &str) -> bool {
