@@ -45,6 +45,7 @@ const SECRET_FIELD_SUFFIXES: &[&str] = &[
     "functionskey",
     "connectionstring",
     "sharedaccesssignature",
+    "sastoken",
     "clientsecret",
     "password",
     "accesstoken",
@@ -222,7 +223,17 @@ fn scrub_text_cow(text: &str) -> Cow<'_, str> {
 /// Removes secrets from free text: header lines, `"api-key":"..."` pairs,
 /// URL query secrets, connection-string keys, bearer tokens, JWTs. For error
 /// messages, log lines and unparseable dead letters.
+///
+/// Text that starts as JSON (an error quoting a body) is walked as JSON
+/// first ([`scrub_raw_bytes`]), so a duplicate key hides nothing there
+/// either.
 pub fn scrub_text(text: &str) -> String {
+    let t = text.trim_start();
+    if t.starts_with('{') || t.starts_with('[') {
+        // Valid UTF-8 in, valid UTF-8 out: the walker writes only whole
+        // decoded characters and ASCII.
+        return String::from_utf8_lossy(&scrub_raw_bytes(text.as_bytes()).bytes).into_owned();
+    }
     scrub_text_cow(text).into_owned()
 }
 

@@ -404,7 +404,17 @@ impl<'a> Walker<'a> {
                             c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')
                         })
                         .count();
-                    if len == 0 {
+                    // Numbers and literals only: a bare word is text, not
+                    // JSON, and the text rules must see it (`Api-Key: v`).
+                    let token = &raw[i..i + len];
+                    let literal = matches!(
+                        token,
+                        b"true" | b"false" | b"null" | b"NaN" | b"Infinity" | b"-Infinity"
+                    );
+                    let number = token
+                        .first()
+                        .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.'));
+                    if !(literal || number) {
                         return Some(i);
                     }
                     self.value_done(i, i + len, Val::Other);
@@ -643,6 +653,10 @@ mod tests {
         assert!(!out.contains("0123456789abcdef"), "{out}");
         assert!(!out.contains("QUJDREVGR0hJ"), "{out}");
         assert!(out.starts_with("{\"a\":1} "), "{out}");
+        // Plain text is not taken for bare JSON words.
+        let (out, partly) = s(b"not json Api-Key: abc123secret");
+        assert_eq!(out, "not json Api-Key: ***");
+        assert!(partly);
         // A secret key whose value is not JSON: masked by the text rules.
         let (out, partly) = s(br#"{"ok":"1","api-key": sk_live_x1y2 ,"b":2}"#);
         assert!(partly);
