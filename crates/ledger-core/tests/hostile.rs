@@ -243,3 +243,18 @@ fn untokenisable_bytes_are_masked_and_said_so() {
     assert!(!String::from_utf8_lossy(&dl.raw).contains(API_KEY));
     assert!(dl.reason.contains("partly masked"), "{}", dl.reason);
 }
+
+#[test]
+fn enterprise_logging_completion_prompt_is_stored_once_encoded() {
+    // Issue 7, defect 5, end to end: the record's prompt_text is the
+    // prompt as JSON (as chat messages are), not JSON of JSON.
+    let req = br#"{"event-type":"Request","event-time":"5/24/2024 2:45:56 PM","backend":"contoso-apim.azure-api.net","message-id":"m1","operation":"Completions_Create","model":"","prompt":"\"Write a short tagline.\\n\"","messages":""}"#;
+    let resp = br#"{"event-type":"Response","event-time":"5/24/2024 2:45:57 PM","backend":"contoso-apim.azure-api.net","message-id":"m1","choices":"[{\"text\":\"Fast.\",\"index\":0,\"finish_reason\":\"stop\"}]","operation":"Completions_Create","model":"gpt-35-turbo-instruct","modeltime":"100","completion_tokens":"2","prompt_tokens":"6","total_tokens":"8"}"#;
+    let commits = run(&[req, resp]);
+    let rec = &commits[0].records[0].item;
+    assert_eq!(
+        rec.prompt_text.as_deref(),
+        Some(r#""Write a short tagline.\n""#)
+    );
+    assert_eq!(rec.response_text.as_deref(), Some("Fast."));
+}
