@@ -117,25 +117,52 @@ fn secret_field_patterns() -> String {
 // The patterns are constants: a failure to compile is a programming error
 // caught by every test, so `expect` cannot fire on input.
 
-/// `"api-key": "v"`, `\"ApiKey\":\"v\"` (JSON inside a JSON string),
-/// `'password': 'v'`, with a string, array or bare value.
-static JSON_KEY: LazyLock<Regex> = LazyLock::new(|| {
-    let names = format!(
+/// Every secret name as one regex alternation: the headers, then the
+/// field names with optional separators.
+pub(super) fn secret_names_pattern() -> String {
+    format!(
         "{}|{}",
         alternation(SECRET_HEADERS),
         secret_field_patterns()
-    );
+    )
+}
+
+/// `"api-key": "v"`, `\"ApiKey\":\"v\"` (JSON inside a JSON string),
+/// `'password': 'v'`, with a string (cut short too), array or bare value.
+static JSON_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    let names = secret_names_pattern();
     Regex::new(&format!(
-        r#"(?i)(\\*["'])([A-Za-z0-9_.\-]*?(?:{names}))(\\*["'][ \t]*:[ \t]*)(?:(\\*["'])(.*?)(\\*["'])|(\[[^\]]*\])|([^\s,}}\]\\]+))"#
+        r#"(?i)(\\*["'])([A-Za-z0-9_.\-]*?(?:{names}))(\\*["'][ \t]*:[ \t]*)(?:(\\*["'])(.*?)(\\*["']|$)|(\[[^\]]*\])|([^\s,}}\]\\]+))"#
     ))
     .expect("JSON key pattern")
 });
 
+/// Between JSON tokens in text: spaces, control bytes, and the stand-ins
+/// `raw` puts for invalid bytes (U+E000..U+E0FF) while it runs the text rules.
+const SEP: &str = r"[\s\x00-\x1F\x{E000}-\x{E0FF}]*";
+
+/// `{"name": "Api-Key", "value": "v"}` pairs written as text (also
+/// escaped, and with `key`/`header` and `values`), in either order.
+static NAME_VALUE: LazyLock<[Regex; 2]> = LazyLock::new(|| {
+    let names = secret_names_pattern();
+    let name = format!(
+        r#"\\*"(?:name|key|header)\\*"{SEP}:{SEP}\\*"[A-Za-z0-9_.\- ]*?(?:{names})[ ]*\\*""#
+    );
+    let value_key = format!(r#"\\*"values?\\*"{SEP}:{SEP}"#);
+    let value = r#"(?:\\*"(?:[^"\\]|\\[^"])*\\*"|\[[^\]]*\]|[^\s,}\]\\]+)"#;
+    [
+        Regex::new(&format!(r"(?i)({name}{SEP},{SEP}{value_key}){value}")),
+        Regex::new(&format!(r"(?i)({value_key}){value}({SEP},{SEP}{name})")),
+    ]
+    .map(|r| r.expect("name/value pattern"))
+});
+
 /// `Api-Key: v` header lines (also `"Name: v1, v2"` strings of header arrays).
+/// Any secret name counts (`appSubscriptionKey: v`), as in JSON keys.
 static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r#"(?i)\b({})([ \t]*:[ \t]*)([^\r\n"\\]+)"#,
-        alternation(SECRET_HEADERS)
+        r#"(?i)\b([A-Za-z0-9_.\-]*?(?:{}))([ \t]*:[ \t]*)([^\r\n"\\]+)"#,
+        secret_names_pattern()
     ))
     .expect("header pattern")
 });
@@ -206,6 +233,11 @@ fn scrub_text_cow(text: &str) -> Cow<'_, str> {
             group(c, 2),
             group(c, 3)
         )
+    });
+    let [name_first, value_first] = &*NAME_VALUE;
+    let t = apply(t, name_first, |c| format!("{}\"{MASK}\"", group(c, 1)));
+    let t = apply(t, value_first, |c| {
+        format!("{}\"{MASK}\"{}", group(c, 1), group(c, 2))
     });
     let t = apply(t, &HEADER_LINE, |c| {
         format!("{}{}{MASK}", group(c, 1), group(c, 2))
@@ -549,6 +581,25 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(scrub_text(input), expected, "{input}");
+        }
+        for (input, expected) in [
+            (
+                r#"x {"name": "Api-Key", "value": "abc123secret"} y"#,
+                r#"x {"name": "Api-Key", "value": "***"} y"#,
+            ),
+            (
+                r#"{\"value\":\"abc123secret\",\"key\":\"Authorization\"}"#,
+                r#"{\"value\":"***",\"key\":\"Authorization\"}"#,
+            ),
+            (
+                r#"{"name":"accept","value":"*/*"}"#,
+                r#"{"name":"accept","value":"*/*"}"#,
+            ),
+        ] {
+            assert_eq!(
+                scrub_text(&format!("garbage {input}")),
+                format!("garbage {expected}")
+            );
         }
         // Connection string with a SAS.
         let sas = "Endpoint=sb://n/;SharedAccessSignature=SharedAccessSignature sr=x&sig=sigvalue%2Bxyz&se=1;EntityPath=h";

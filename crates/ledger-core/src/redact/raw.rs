@@ -11,9 +11,9 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use regex::bytes::Regex;
+use regex::Regex;
 
-use super::{MASK, is_secret_field, scrub_text_cow};
+use super::{MASK, is_secret_field, scrub_text_cow, secret_names_pattern};
 
 /// JSON in a string in a string...: beyond this depth a string is scrubbed
 /// as text only. Escaping doubles the backslashes at each level, so real
@@ -46,46 +46,161 @@ pub fn scrub_raw_bytes(raw: &[u8]) -> Scrubbed {
 static KEY_LIKE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/_%\-]{24,}={0,2}").expect("key-like pattern"));
 
-fn looks_like_key(run: &[u8]) -> bool {
-    run.iter().any(u8::is_ascii_digit) && run.iter().any(u8::is_ascii_alphabetic)
-}
+/// A secret name (with a prefix: `appSubscriptionKey`).
+static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?i)[A-Za-z0-9_.\-]*?(?:{})",
+        secret_names_pattern()
+    ))
+    .expect("secret name pattern")
+});
 
-/// Bytes that are not JSON: text scrubbing on each valid UTF-8 run, then
-/// every key-like run masked. Invalid bytes are kept as they are.
-fn scrub_untokenised(bytes: &[u8]) -> Vec<u8> {
-    let text = scrub_text_bytes(bytes);
-    KEY_LIKE
-        .replace_all(&text, |c: &regex::bytes::Captures| {
-            let run = &c[0];
-            if looks_like_key(run) {
-                MASK.as_bytes().to_vec()
-            } else {
-                run.to_vec()
+/// A run that is a secret name and nothing else.
+static ONLY_SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?i)^[A-Za-z0-9_.\-]*?(?:{})$",
+        secret_names_pattern()
+    ))
+    .expect("secret name pattern")
+});
+
+/// Masks the value after every secret name, whatever (up to 8 characters of
+/// punctuation, junk or stand-ins) separates them: where the bytes are not
+/// JSON, a pair may be broken in any way. A run that is itself a secret
+/// name is the next pair's name, not a value.
+fn mask_loose_pairs(text: &str) -> Cow<'_, str> {
+    const MAX_SEPARATOR: usize = 8;
+    let b = text.as_bytes();
+    let value_byte = |c: u8| c.is_ascii_alphanumeric() || b"+/=_%-.~".contains(&c);
+    let mut out = String::new();
+    let mut last = 0;
+    let mut pos = 0;
+    while let Some(m) = SECRET_NAME.find_at(text, pos) {
+        pos = m.end();
+        let mut j = m.end();
+        for c in text[m.end()..].chars().take(MAX_SEPARATOR) {
+            if (c.is_ascii() && value_byte(c as u8)) || matches!(c, '*' | '\r' | '\n') {
+                break;
             }
-        })
-        .into_owned()
+            j += c.len_utf8();
+        }
+        let start = j;
+        while j < b.len() && value_byte(b[j]) {
+            j += 1;
+        }
+        // `j` stops at ASCII bytes only, so both ends are char boundaries.
+        let run = &text[start..j];
+        if start == m.end() || run.is_empty() || ONLY_SECRET_NAME.is_match(run) {
+            continue;
+        }
+        // An auth scheme (`Bearer t`): the token after it goes too.
+        if ["bearer", "basic", "sharedaccesssignature"]
+            .iter()
+            .any(|s| run.eq_ignore_ascii_case(s))
+        {
+            while j < b.len() && b[j] == b' ' {
+                j += 1;
+            }
+            while j < b.len() && value_byte(b[j]) {
+                j += 1;
+            }
+        }
+        out.push_str(&text[last..start]);
+        out.push_str(MASK);
+        last = j;
+        pos = j;
+    }
+    if last == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
 }
 
-/// Text scrubbing of bytes, valid UTF-8 run by run.
+fn looks_like_key(run: &str) -> bool {
+    run.bytes().any(|c| c.is_ascii_digit()) && run.bytes().any(|c| c.is_ascii_alphabetic())
+}
+
+/// Bytes that are not JSON: every secret name's value whatever separates
+/// them, then the text rules, then every key-like run masked. Invalid bytes
+/// are kept as they are.
+fn scrub_untokenised(bytes: &[u8]) -> Vec<u8> {
+    let out = map_text(bytes, |text| {
+        // Loose pairs first: a text rule may mask a pair's start and
+        // leave its value behind (`"api-key":{"a":"api-key: v` cut).
+        let t = mask_loose_pairs(text);
+        let t = match scrub_text_cow(&t) {
+            Cow::Owned(s) => Cow::Owned(s),
+            Cow::Borrowed(_) => t,
+        };
+        match KEY_LIKE.replace_all(&t, |c: &regex::Captures| {
+            if looks_like_key(&c[0]) {
+                MASK.to_string()
+            } else {
+                c[0].to_string()
+            }
+        }) {
+            Cow::Owned(s) => Cow::Owned(s),
+            Cow::Borrowed(_) => t,
+        }
+    });
+    out.into_owned()
+}
+
+/// Private-use characters standing for invalid bytes while the text rules
+/// run, so a pattern matches across them (`Api-Key: ab\x80cd` is masked
+/// whole) and the bytes come back afterwards.
+const INVALID_BYTE_BASE: u32 = 0xE000;
+
+/// Text scrubbing with loose pairs, without key-like masking: for strings
+/// that hold something like JSON that the walk does not take for JSON.
+fn scrub_untokenised_pairs(bytes: &[u8]) -> Cow<'_, [u8]> {
+    map_text(bytes, |text| {
+        let t = mask_loose_pairs(text);
+        match scrub_text_cow(&t) {
+            Cow::Owned(s) => Cow::Owned(s),
+            Cow::Borrowed(_) => t,
+        }
+    })
+}
+
+/// Text scrubbing of bytes that may not be UTF-8.
 fn scrub_text_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let mut out: Option<Vec<u8>> = None;
-    let mut at = 0;
-    for chunk in bytes.utf8_chunks() {
-        let valid = chunk.valid();
-        if let Cow::Owned(s) = scrub_text_cow(valid)
-            && s.as_bytes() != valid.as_bytes()
-        {
-            let o = out.get_or_insert_with(|| bytes[..at].to_vec());
-            o.extend_from_slice(s.as_bytes());
-        } else if let Some(o) = out.as_mut() {
-            o.extend_from_slice(valid.as_bytes());
-        }
-        if let Some(o) = out.as_mut() {
-            o.extend_from_slice(chunk.invalid());
-        }
-        at += valid.len() + chunk.invalid().len();
+    map_text(bytes, scrub_text_cow)
+}
+
+/// Runs `rules` on bytes as text, invalid bytes standing in as private-use
+/// characters; borrowed when nothing changed.
+fn map_text<'b>(bytes: &'b [u8], rules: impl Fn(&str) -> Cow<'_, str>) -> Cow<'b, [u8]> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return match rules(text) {
+            Cow::Owned(s) if s != text => Cow::Owned(s.into_bytes()),
+            _ => Cow::Borrowed(bytes),
+        };
     }
-    out.map_or(Cow::Borrowed(bytes), Cow::Owned)
+    let mut text = String::with_capacity(bytes.len() + 16);
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        text.extend(
+            chunk
+                .invalid()
+                .iter()
+                .filter_map(|b| char::from_u32(INVALID_BYTE_BASE + u32::from(*b))),
+        );
+    }
+    let scrubbed = match rules(&text) {
+        Cow::Owned(s) if s != text => s,
+        _ => return Cow::Borrowed(bytes),
+    };
+    let mut out = Vec::with_capacity(scrubbed.len());
+    let mut buf = [0u8; 4];
+    for c in scrubbed.chars() {
+        match u32::from(c).checked_sub(INVALID_BYTE_BASE) {
+            Some(b) if b < 0x100 => out.push(b as u8),
+            _ => out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// What a key says about its value.
@@ -128,9 +243,6 @@ enum Frame {
         start: usize,
         state: ObjState,
         key: KeyKind,
-        /// Where the pending key starts: not-JSON from inside its pair on
-        /// is scrubbed as text from the key, so the regexes see the name.
-        key_start: usize,
         named_secret: bool,
         value_spans: Vec<(usize, usize)>,
     },
@@ -155,7 +267,10 @@ struct Walker<'a> {
     depth: usize,
     stack: Vec<Frame>,
     edits: Vec<Edit>,
+    /// A nested JSON string was partly masked.
     partly_masked: bool,
+    /// Some bytes fit no token.
+    untokenised: bool,
 }
 
 /// A value just read: a string (with its content span), or anything else.
@@ -221,13 +336,23 @@ impl<'a> Walker<'a> {
     /// Scrubs a string's content; an edit when anything changed.
     fn rewrite_string(&mut self, start: usize, end: usize, content: (usize, usize), closed: bool) {
         let text = unescape(&self.raw[content.0..content.1]);
-        let trimmed = text.trim_ascii_start();
-        let scrubbed: Cow<'_, [u8]> = if self.depth < MAX_STRING_NESTING
-            && (trimmed.starts_with(b"{") || trimmed.starts_with(b"["))
-        {
+        // JSON inside, perhaps after spaces, control or stray bytes; or a
+        // JSON string literal (JSON written as a string twice).
+        let printable = |c: &&u8| (0x21..0x80).contains(*c);
+        let first = text.iter().find(printable);
+        let last = text.iter().rev().find(printable);
+        let nested = match (first, last) {
+            (Some(b'{' | b'['), _) => true,
+            (Some(b'"'), Some(b'"')) => text.len() > 1,
+            _ => false,
+        };
+        let scrubbed: Cow<'_, [u8]> = if self.depth < MAX_STRING_NESTING && nested {
             let (s, partly) = scrub(&text, self.depth + 1);
             self.partly_masked |= partly;
             s
+        } else if text.iter().any(|c| matches!(c, b'{' | b'[')) {
+            // Perhaps JSON behind stray bytes: its pairs may be broken.
+            Cow::Owned(scrub_untokenised_pairs(&text).into_owned())
         } else {
             scrub_text_bytes(&text)
         };
@@ -252,16 +377,9 @@ impl<'a> Walker<'a> {
     fn key_done(&mut self, key_start: usize, content: (usize, usize)) {
         let name = unescape(&self.raw[content.0..content.1]);
         let kind = key_kind(&name);
-        if let Some(Frame::Object {
-            state,
-            key,
-            key_start: ks,
-            ..
-        }) = self.stack.last_mut()
-        {
+        if let Some(Frame::Object { state, key, .. }) = self.stack.last_mut() {
             *state = ObjState::Colon;
             *key = kind;
-            *ks = key_start;
         }
         // A key may itself be a header line (`"Api-Key: v"`).
         if let Cow::Owned(s) = scrub_text_bytes(&name) {
@@ -303,8 +421,16 @@ impl<'a> Walker<'a> {
         self.value_done(start, end, Val::Other);
     }
 
-    /// Walks the bytes; returns where tokenising failed, if it did.
-    fn walk(&mut self) -> Option<usize> {
+    /// Bytes that fit no token here: skipped, the walk goes on in the same
+    /// state (so the pairs after them are still seen), and the whole output
+    /// gets the text pass.
+    fn skip(&mut self, at: usize, len: usize) -> usize {
+        self.untokenised = true;
+        at + len
+    }
+
+    /// Walks the bytes to their end.
+    fn walk(&mut self) {
         let raw = self.raw;
         let mut i = 0;
         if raw.starts_with(b"\xEF\xBB\xBF") {
@@ -315,12 +441,12 @@ impl<'a> Walker<'a> {
                 i += 1;
             }
             if i >= raw.len() {
-                return None;
+                return;
             }
             let b = raw[i];
-            // What the innermost container expects here.
-            let expect_value = match self.stack.last_mut() {
-                None => true,
+            // Unless the innermost container takes this byte, a value starts.
+            match self.stack.last_mut() {
+                None => {}
                 Some(Frame::Array { after_value, .. }) => match (b, *after_value) {
                     (b']', _) => {
                         self.close(i + 1);
@@ -332,8 +458,23 @@ impl<'a> Walker<'a> {
                         i += 1;
                         continue;
                     }
-                    (_, false) => true,
-                    (_, true) => return Some(i),
+                    // A missing value (`[1,,2]`): the slot is taken as empty.
+                    (b',', false) => {
+                        *after_value = true;
+                        self.untokenised = true;
+                        continue;
+                    }
+                    (_, false) => {}
+                    // A value where a `,` was due: a comma is missing.
+                    (b'{' | b'[' | b'"', true) => {
+                        *after_value = false;
+                        self.untokenised = true;
+                        continue;
+                    }
+                    (_, true) => {
+                        i = self.skip(i, 1);
+                        continue;
+                    }
                 },
                 Some(Frame::Object { state, .. }) => match (*state, b) {
                     (ObjState::Key | ObjState::CommaOrEnd, b'}') => {
@@ -346,6 +487,12 @@ impl<'a> Walker<'a> {
                         i += 1;
                         continue;
                     }
+                    // A key where a `,` was due: a comma is missing.
+                    (ObjState::CommaOrEnd, b'"') => {
+                        *state = ObjState::Key;
+                        self.untokenised = true;
+                        continue;
+                    }
                     (ObjState::Colon, b':') => {
                         *state = ObjState::Value;
                         i += 1;
@@ -354,24 +501,31 @@ impl<'a> Walker<'a> {
                     (ObjState::Key, b'"') => {
                         let (end, closed) = string_end(raw, i + 1);
                         if !closed {
-                            return None;
+                            return;
                         }
                         self.key_done(i, (i + 1, end));
                         i = end + 1;
                         continue;
                     }
-                    (ObjState::Value, _) => true,
-                    _ => return Some(i),
+                    // A missing value (`{"a":,"b":1}`): taken as empty.
+                    (ObjState::Value, b',' | b'}') => {
+                        *state = ObjState::CommaOrEnd;
+                        self.untokenised = true;
+                        continue;
+                    }
+                    (ObjState::Value, _) => {}
+                    _ => {
+                        i = self.skip(i, 1);
+                        continue;
+                    }
                 },
-            };
-            debug_assert!(expect_value);
+            }
             match b {
                 b'{' => {
                     self.stack.push(Frame::Object {
                         start: i,
                         state: ObjState::Key,
                         key: KeyKind::Other,
-                        key_start: i,
                         named_secret: false,
                         value_spans: Vec::new(),
                     });
@@ -404,8 +558,8 @@ impl<'a> Walker<'a> {
                             c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')
                         })
                         .count();
-                    // Numbers and literals only: a bare word is text, not
-                    // JSON, and the text rules must see it (`Api-Key: v`).
+                    // Numbers and literals are JSON; a bare word is text,
+                    // and the text pass must see it (`Api-Key: v`).
                     let token = &raw[i..i + len];
                     let literal = matches!(
                         token,
@@ -414,8 +568,15 @@ impl<'a> Walker<'a> {
                     let number = token
                         .first()
                         .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.'));
+                    if len == 0 {
+                        i = self.skip(i, 1);
+                        continue;
+                    }
+                    // A bare word where a value belongs is a (bad) value: a
+                    // secret key's is masked, and the pairs after it keep
+                    // their places.
                     if !(literal || number) {
-                        return Some(i);
+                        self.untokenised = true;
                     }
                     self.value_done(i, i + len, Val::Other);
                     i += len;
@@ -523,53 +684,45 @@ fn scrub(raw: &[u8], depth: usize) -> (Cow<'_, [u8]>, bool) {
         stack: Vec::new(),
         edits: Vec::new(),
         partly_masked: false,
+        untokenised: false,
     };
-    let failed_at = w.walk();
-    // Where the walk stopped, every open container is closed there, so a
-    // secret container is masked as far as it was read.
-    let tail_start = failed_at.map(|at| match w.stack.last() {
-        Some(Frame::Object {
-            state: ObjState::Colon | ObjState::Value,
-            key_start,
-            ..
-        }) => *key_start,
-        _ => at,
-    });
-    let end = tail_start.unwrap_or(raw.len());
+    w.walk();
+    // A cut text: every open container is closed at the end, so a secret
+    // container is masked as far as it goes.
     while !w.stack.is_empty() {
-        w.close(end);
+        w.close(raw.len());
     }
     let mut edits = std::mem::take(&mut w.edits);
-    edits.retain(|e| e.end <= end);
-    let tail = tail_start.map(|t| &raw[t..]).unwrap_or_default();
-    let tail_is_json_junk = !tail.trim_ascii().is_empty();
-    if edits.is_empty() && !tail_is_json_junk {
-        return (Cow::Borrowed(raw), w.partly_masked);
-    }
-    edits.sort_by(|a, b| {
-        a.start
-            .cmp(&b.start)
-            .then(b.end.cmp(&a.end))
-            .then(b.mask.cmp(&a.mask))
-    });
-    let mut out = Vec::with_capacity(raw.len());
-    let mut at = 0;
-    for e in edits {
-        // An edit inside one already made (a value of a masked container).
-        if e.start < at {
-            continue;
-        }
-        out.extend_from_slice(&raw[at..e.start]);
-        out.extend_from_slice(&e.with);
-        at = e.end;
-    }
-    out.extend_from_slice(&raw[at..end]);
-    if tail_is_json_junk {
-        out.extend_from_slice(&scrub_untokenised(tail));
+    let partly = w.partly_masked || w.untokenised;
+    let structured: Cow<'_, [u8]> = if edits.is_empty() {
+        Cow::Borrowed(raw)
     } else {
-        out.extend_from_slice(tail);
+        edits.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(b.end.cmp(&a.end))
+                .then(b.mask.cmp(&a.mask))
+        });
+        let mut out = Vec::with_capacity(raw.len());
+        let mut at = 0;
+        for e in edits {
+            // An edit inside one already made (a value of a masked container).
+            if e.start < at {
+                continue;
+            }
+            out.extend_from_slice(&raw[at..e.start]);
+            out.extend_from_slice(&e.with);
+            at = e.end;
+        }
+        out.extend_from_slice(&raw[at..]);
+        Cow::Owned(out)
+    };
+    if !w.untokenised {
+        return (structured, partly);
     }
-    (Cow::Owned(out), w.partly_masked || tail_is_json_junk)
+    // Not JSON throughout: the text rules and key-like masking over all of
+    // it, for pairs the skipped bytes may have hidden from the walk.
+    (Cow::Owned(scrub_untokenised(&structured)), partly)
 }
 
 #[cfg(test)]
@@ -671,5 +824,173 @@ mod tests {
         let (out, partly) = s(&raw);
         assert!(!out.contains("deepsecret"));
         assert!(!partly);
+    }
+}
+
+/// Issue 7, item 5 (the scrubber): for any JSON — duplicate keys, deep
+/// nesting, JSON inside strings — and for any bytes spliced into it, with
+/// secrets planted anywhere, no planted secret survives.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Secret names as they appear in the wild, in several casings.
+    const SECRET_NAMES: &[&str] = &[
+        "api-key",
+        "Api-Key",
+        "API-KEY",
+        "authorization",
+        "Authorization",
+        "ocp-apim-subscription-key",
+        "Ocp-Apim-Subscription-Key",
+        "x-api-key",
+        "X-API-Key",
+        "appSubscriptionKey",
+        "AppSubscriptionKey",
+        "password",
+        "connectionString",
+        "AccountKey",
+        "sharedAccessKey",
+    ];
+    /// Plain keys, few so that duplicates are common.
+    const KEYS: &[&str] = &["records", "properties", "a", "value", "name", "body"];
+
+    fn secret() -> impl Strategy<Value = String> {
+        "[a-z0-9]{6,20}".prop_map(|s| format!("Zq9{s}"))
+    }
+
+    fn quote(s: &str) -> String {
+        serde_json::to_string(s).unwrap()
+    }
+
+    /// A JSON text (as a string, so keys may repeat) and its planted secrets.
+    fn json() -> impl Strategy<Value = (String, Vec<String>)> {
+        let leaf = prop_oneof![
+            Just(("1".to_string(), vec![])),
+            Just(("null".to_string(), vec![])),
+            "[a-z ]{0,8}".prop_map(|s| (quote(&s), vec![])),
+            (proptest::sample::select(SECRET_NAMES), secret())
+                .prop_map(|(n, v)| (format!("{{{}:{}}}", quote(n), quote(&v)), vec![v])),
+            // Named only after it: marked `Zq8`, see the cut check.
+            (proptest::sample::select(SECRET_NAMES), secret()).prop_map(|(n, v)| {
+                let v = v.replacen("Zq9", "Zq8", 1);
+                (
+                    format!(r#"{{"value":{},"name":{}}}"#, quote(&v), quote(n)),
+                    vec![v],
+                )
+            }),
+            (proptest::sample::select(SECRET_NAMES), secret())
+                .prop_map(|(n, v)| (quote(&format!("{n}: {v}")), vec![v])),
+            secret().prop_map(|v| (quote(&format!("Bearer {v}{v}")), vec![format!("{v}{v}")])),
+            secret().prop_map(|v| (
+                quote(&format!("Endpoint=sb://n/;SharedAccessKey={v};x=1")),
+                vec![v]
+            )),
+            secret().prop_map(|v| (quote(&format!("https://h/p?sv=1&sig={v}")), vec![v])),
+        ];
+        leaf.prop_recursive(8, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(|items| {
+                    let secrets = items.iter().flat_map(|i| i.1.clone()).collect();
+                    let body: Vec<String> = items.into_iter().map(|i| i.0).collect();
+                    (format!("[{}]", body.join(",")), secrets)
+                }),
+                proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            proptest::sample::select(KEYS),
+                            proptest::sample::select(SECRET_NAMES)
+                        ],
+                        inner.clone()
+                    ),
+                    0..6
+                )
+                .prop_map(|members| {
+                    let secrets = members.iter().flat_map(|m| m.1.1.clone()).collect();
+                    let body: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, v)| format!("{}:{}", quote(k), v.0))
+                        .collect();
+                    (format!("{{{}}}", body.join(",")), secrets)
+                }),
+                // JSON written inside a string.
+                inner.prop_map(|(text, secrets)| (quote(&text), secrets)),
+            ]
+        })
+    }
+
+    fn assert_clean(out: &[u8], secrets: &[String]) -> Result<(), TestCaseError> {
+        let text = String::from_utf8_lossy(out);
+        for s in secrets {
+            prop_assert!(!text.contains(s.as_str()), "{} left in {}", s, text);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn no_planted_secret_survives_in_json((text, secrets) in json(), depth in 0usize..300) {
+            // Deep nesting around it.
+            let raw = format!("{}{}{}", "[".repeat(depth), text, "]".repeat(depth));
+            let r = scrub_raw_bytes(raw.as_bytes());
+            assert_clean(&r.bytes, &secrets)?;
+            prop_assert!(!r.partly_masked, "{}", raw);
+        }
+
+        #[test]
+        fn no_planted_secret_survives_in_any_bytes(
+            (text, secrets) in json(),
+            junk in proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 1..4)), 0..4),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut raw = text.into_bytes();
+            // Junk goes before structure (`,{}[]`), so it breaks the JSON
+            // but no planted name or value.
+            // Junk can move a value-first pair's name out of its object, or
+            // stand between them: then that value (`Zq8`) is no longer
+            // named secret (the JSON property covers it whole).
+            let restructured = !junk.is_empty();
+            for (at, bytes) in junk {
+                let points: Vec<usize> = raw
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| matches!(c, b',' | b'{' | b'}' | b'[' | b']'))
+                    .map(|(i, _)| i)
+                    .collect();
+                if points.is_empty() {
+                    continue;
+                }
+                let at = points[at.index(points.len())];
+                raw.splice(at..at, bytes);
+            }
+            let whole = scrub_raw_bytes(&raw);
+            let present: Vec<String> = secrets
+                .iter()
+                .filter(|s| String::from_utf8_lossy(&raw).contains(s.as_str()))
+                .filter(|s| !(restructured && s.starts_with("Zq8")))
+                .cloned()
+                .collect();
+            assert_clean(&whole.bytes, &present)?;
+            // And cut anywhere: a secret cut short must not survive either.
+            let cut = cut.index(raw.len() + 1);
+            let r = scrub_raw_bytes(&raw[..cut]);
+            let text = String::from_utf8_lossy(&r.bytes);
+            // A value named only after it (`Zq8`) is not recognisable
+            // when the cut removed its name.
+            for s in present.iter().filter(|s| s.starts_with("Zq9")) {
+                // Its longest prefix of 16+ characters must be gone (a
+                // bearer token cut shorter is not recognisable as one).
+                for n in (16..=s.len()).rev() {
+                    if String::from_utf8_lossy(&raw[..cut]).ends_with(&s[..n]) {
+                        prop_assert!(!text.contains(&s[..n]), "{} left in {}", &s[..n], text);
+                        break;
+                    }
+                }
+                if String::from_utf8_lossy(&raw[..cut]).contains(s.as_str()) {
+                    prop_assert!(!text.contains(s.as_str()), "{} left in {}", s, text);
+                }
+            }
+        }
     }
 }
