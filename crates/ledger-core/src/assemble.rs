@@ -8,7 +8,7 @@ use crate::body::{self, ParsedRequest, ParsedResponse};
 use crate::correlate::{PendingCall, Released};
 use crate::cost::PriceTable;
 use crate::model::{BodyKind, BodyPart, CallMeta, CallRecord, Operation, Role, Usage, UsageSource};
-use crate::{operations, redact, tokens};
+use crate::{limits, operations, redact, tokens};
 
 /// How records are built.
 #[derive(Debug, Clone)]
@@ -70,6 +70,15 @@ pub fn assemble(released: &Released, opts: &AssembleOptions) -> CallRecord {
     let text = Texts::of(&bodies, &usage, usage_source, opts.mask_pii);
     if !released.complete {
         warnings.push(missing_parts(released));
+    }
+    if let Some(n) = request
+        .n
+        .filter(|n| !(1..=limits::MAX_CHOICES as i64).contains(n))
+    {
+        warnings.push(format!(
+            "request n = {n} is outside 1..={} (the choice limit)",
+            limits::MAX_CHOICES
+        ));
     }
     let (request_time, duration_ms) = timing(&meta);
 
@@ -404,9 +413,7 @@ fn stitch(
     let count = sorted.iter().filter_map(|p| p.count).max();
     let mut truncated = sorted.iter().any(|p| p.truncated);
     if let Some(c) = count {
-        let missing = (0..c)
-            .filter(|i| !sorted.iter().any(|p| p.index == *i))
-            .count();
+        let missing = limits::missing_chunks(sorted.iter().map(|p| p.index), c);
         if missing > 0 {
             warnings.push(format!("{what} body: {missing} of {c} chunks missing"));
             truncated = true;
@@ -458,6 +465,7 @@ fn response_from_messages(text: &str) -> ParsedResponse {
             ..body::Choice::default()
         });
     }
+    r.cap_choices();
     r
 }
 

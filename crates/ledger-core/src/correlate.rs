@@ -108,10 +108,7 @@ fn chunks_complete<'a>(parts: impl Iterator<Item = &'a BodyPart>) -> bool {
         }
         seen.push(p.index);
     }
-    match count {
-        None => true,
-        Some(c) => (0..c).all(|i| seen.contains(&i)),
-    }
+    count.is_none_or(|c| crate::limits::missing_chunks(seen, c) == 0)
 }
 
 /// A call the correlator lets go of.

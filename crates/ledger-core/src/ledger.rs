@@ -277,13 +277,32 @@ impl Ledger {
         received: DateTime<Utc>,
     ) {
         self.stats.dead_letters += 1;
+        // An oversized event keeps a bounded prefix; its length and SHA-256
+        // go in the reason (the DeadLetter has no field for them).
+        let limit = crate::limits::DEAD_LETTER_RAW_PREFIX;
+        let kept = &raw[..raw.len().min(limit)];
+        let scrubbed = redact::scrub_raw_bytes(kept);
+        let mut why = redact::scrub_text(&reason.to_string());
+        if raw.len() > limit {
+            use sha2::Digest;
+            why.push_str(&format!(
+                "; raw bytes cut to the first {limit} of {} (sha256 {})",
+                raw.len(),
+                hex::encode(sha2::Sha256::digest(raw))
+            ));
+        }
+        if scrubbed.partly_masked {
+            why.push_str(
+                "; raw bytes partly masked: not JSON from some point on, key-like runs masked",
+            );
+        }
         let dl = DeadLetter {
             eh_partition: event.position.partition.clone(),
             eh_sequence: event.position.sequence,
             enqueued_time: event.enqueued_time,
             received_time: received,
-            reason: redact::scrub_text(&reason.to_string()),
-            raw: redact::scrub_raw(raw),
+            reason: why,
+            raw: scrubbed.bytes,
         };
         self.push_dead(&event.position.partition, event.position.sequence, dl);
     }

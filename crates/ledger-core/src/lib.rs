@@ -44,6 +44,7 @@ pub mod dialects;
 pub mod error;
 pub(crate) mod json_repair;
 pub mod ledger;
+pub mod limits;
 pub mod model;
 pub mod operations;
 pub mod redact;

@@ -12,7 +12,7 @@ use super::read::{
     normalise_object, usage_of,
 };
 use super::{Choice, ParsedResponse, ToolCall};
-use crate::coerce;
+use crate::{coerce, limits};
 
 /// One choice being assembled from chunks, with its tool calls by index.
 #[derive(Default)]
@@ -21,14 +21,46 @@ pub(super) struct ChoiceAcc {
     pub(super) tools: BTreeMap<i64, ToolCall>,
 }
 
+impl ChoiceAcc {
+    /// The tool call at `index`; `None` (counted in `dropped`) for a new
+    /// one past [`limits::MAX_TOOL_CALLS`].
+    pub(super) fn tool(&mut self, index: i64, dropped: &mut usize) -> Option<&mut ToolCall> {
+        if self.tools.len() >= limits::MAX_TOOL_CALLS && !self.tools.contains_key(&index) {
+            *dropped += 1;
+            return None;
+        }
+        Some(self.tools.entry(index).or_default())
+    }
+}
+
 #[derive(Default)]
 pub(super) struct ChatStream {
     pub(super) choices: BTreeMap<u32, ChoiceAcc>,
     pub(super) saw_delta: bool,
     pub(super) saw_text: bool,
+    /// Deltas of choices and tool calls past the limits, dropped.
+    pub(super) dropped_choices: usize,
+    pub(super) dropped_tools: usize,
 }
 
 impl ChatStream {
+    /// The choice at `index`; `None` (counted) for a new one past
+    /// [`limits::MAX_CHOICES`].
+    /// (Fields apart, so the stream's flags stay writable meanwhile.)
+    pub(super) fn choice<'a>(
+        choices: &'a mut BTreeMap<u32, ChoiceAcc>,
+        dropped: &mut usize,
+        index: u32,
+    ) -> Option<&'a mut ChoiceAcc> {
+        if choices.len() >= limits::MAX_CHOICES && !choices.contains_key(&index) {
+            *dropped += 1;
+            return None;
+        }
+        let acc = choices.entry(index).or_default();
+        acc.choice.index = index;
+        Some(acc)
+    }
+
     pub(super) fn chunk(&mut self, m: &Map<String, Value>, repaired: bool, r: &mut ParsedResponse) {
         if let Some(e) = m.get("error").and_then(error_message) {
             r.error = Some(e);
@@ -62,8 +94,11 @@ impl ChatStream {
                 },
                 None => u32::try_from(pos).unwrap_or(u32::MAX),
             };
-            let acc = self.choices.entry(index).or_default();
-            acc.choice.index = index;
+            let mut dropped_tools = 0;
+            let Some(acc) = Self::choice(&mut self.choices, &mut self.dropped_choices, index)
+            else {
+                continue;
+            };
             if let Some(delta) = o.get("delta").and_then(Value::as_object) {
                 self.saw_delta = true;
                 if let Some(role) = nonempty_str(delta.get("role")) {
@@ -84,17 +119,16 @@ impl ChatStream {
                         .get("index")
                         .and_then(coerce::int)
                         .unwrap_or_else(|| i64::try_from(tpos).unwrap_or(i64::MAX));
-                    tool_fragment(
-                        acc.tools.entry(ti).or_default(),
-                        to.get("id"),
-                        to.get("type"),
-                        to.get("function"),
-                    );
+                    if let Some(t) = acc.tool(ti, &mut dropped_tools) {
+                        tool_fragment(t, to.get("id"), to.get("type"), to.get("function"));
+                    }
                 }
                 // Deprecated `function_call`: kept as one tool call.
-                if let Some(f) = delta.get("function_call").filter(|f| f.is_object()) {
+                if let Some(f) = delta.get("function_call").filter(|f| f.is_object())
+                    && let Some(t) = acc.tool(-1, &mut dropped_tools)
+                {
                     let kind = Value::from("function");
-                    tool_fragment(acc.tools.entry(-1).or_default(), None, Some(&kind), Some(f));
+                    tool_fragment(t, None, Some(&kind), Some(f));
                 }
             }
             if let Some(Value::String(s)) = o.get("text") {
@@ -107,6 +141,7 @@ impl ChatStream {
             if let Some(f) = o.get("content_filter_results") {
                 merge_filters(&mut acc.choice.content_filter_results, f);
             }
+            self.dropped_tools += dropped_tools;
         }
         if let Some(u) = usage_of(m.get("usage"), repaired) {
             r.usage = Some(u);
@@ -123,6 +158,20 @@ impl ChatStream {
                 }
                 .into(),
             );
+        }
+        if self.dropped_choices > 0 {
+            r.warnings.push(limits::dropped(
+                "stream choice deltas",
+                self.dropped_choices,
+                limits::MAX_CHOICES,
+            ));
+        }
+        if self.dropped_tools > 0 {
+            r.warnings.push(limits::dropped(
+                "stream tool-call deltas",
+                self.dropped_tools,
+                limits::MAX_TOOL_CALLS,
+            ));
         }
         for (_, mut acc) in self.choices {
             acc.choice.tool_calls = acc.tools.into_values().collect();

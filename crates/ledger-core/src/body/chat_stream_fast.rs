@@ -325,8 +325,11 @@ fn chat_chunk(e: Event<'_>, chat: &mut ChatStream, r: &mut ParsedResponse) {
         let index = Int::get(c.index.as_ref())
             .and_then(|i| u32::try_from(i).ok())
             .unwrap_or_else(|| u32::try_from(pos).unwrap_or(u32::MAX));
-        let acc = chat.choices.entry(index).or_default();
-        acc.choice.index = index;
+        let mut dropped_tools = 0;
+        let Some(acc) = ChatStream::choice(&mut chat.choices, &mut chat.dropped_choices, index)
+        else {
+            continue;
+        };
         if let Some(Obj(delta)) = c.delta {
             chat.saw_delta = true;
             if let Some(role) = nonempty(delta.role.as_ref()) {
@@ -338,20 +341,19 @@ fn chat_chunk(e: Event<'_>, chat: &mut ChatStream, r: &mut ParsedResponse) {
             for (tpos, Obj(t)) in delta.tool_calls.into_iter().flatten().enumerate() {
                 let ti = Int::get(t.index.as_ref())
                     .unwrap_or_else(|| i64::try_from(tpos).unwrap_or(i64::MAX));
-                tool_fragment(
-                    acc.tools.entry(ti).or_default(),
-                    t.id.as_ref(),
-                    t.kind.as_ref().map(|k| k.0.as_ref()),
-                    t.function.as_ref().map(|f| &f.0),
-                );
+                if let Some(slot) = acc.tool(ti, &mut dropped_tools) {
+                    tool_fragment(
+                        slot,
+                        t.id.as_ref(),
+                        t.kind.as_ref().map(|k| k.0.as_ref()),
+                        t.function.as_ref().map(|f| &f.0),
+                    );
+                }
             }
-            if let Some(Obj(f)) = &delta.function_call {
-                tool_fragment(
-                    acc.tools.entry(-1).or_default(),
-                    None,
-                    Some("function"),
-                    Some(f),
-                );
+            if let Some(Obj(f)) = &delta.function_call
+                && let Some(slot) = acc.tool(-1, &mut dropped_tools)
+            {
+                tool_fragment(slot, None, Some("function"), Some(f));
             }
         }
         if let Some(s) = &c.text {
@@ -364,6 +366,7 @@ fn chat_chunk(e: Event<'_>, chat: &mut ChatStream, r: &mut ParsedResponse) {
         if let Some(f) = c.content_filter_results.as_deref() {
             merge_filters(&mut acc.choice.content_filter_results, f);
         }
+        chat.dropped_tools += dropped_tools;
     }
     if let Some(u) = usage_of(e.usage.as_deref(), false) {
         r.usage = Some(u);

@@ -26,6 +26,7 @@ mod tests;
 
 use serde_json::Value;
 
+use crate::limits;
 use crate::model::Usage;
 
 pub(crate) use render::usage_json;
@@ -106,7 +107,15 @@ pub struct ParsedResponse {
 
 /// Parses a response body: JSON (chat, completions, embeddings, Responses)
 /// or SSE (chat/completions chunks, Responses API events). Never fails.
+/// Choices and tool calls past their [`limits`](crate::limits) are dropped
+/// with a warning.
 pub fn parse_response(text: &str) -> ParsedResponse {
+    let mut r = parse_response_uncapped(text);
+    r.cap_choices();
+    r
+}
+
+fn parse_response_uncapped(text: &str) -> ParsedResponse {
     let mut r = ParsedResponse::default();
     // Only the start is trimmed: trailing spaces may belong to a cut string.
     let t = text.trim_start_matches('\u{feff}').trim_start();
@@ -171,6 +180,28 @@ pub fn parse_response(text: &str) -> ParsedResponse {
 }
 
 impl ParsedResponse {
+    /// Drops choices past [`limits::MAX_CHOICES`] and tool calls past
+    /// [`limits::MAX_TOOL_CALLS`], with a warning for each kind.
+    pub fn cap_choices(&mut self) {
+        if self.choices.len() > limits::MAX_CHOICES {
+            let n = self.choices.len() - limits::MAX_CHOICES;
+            self.choices.truncate(limits::MAX_CHOICES);
+            self.warnings
+                .push(limits::dropped("choices", n, limits::MAX_CHOICES));
+        }
+        let mut tools = 0;
+        for c in &mut self.choices {
+            if c.tool_calls.len() > limits::MAX_TOOL_CALLS {
+                tools += c.tool_calls.len() - limits::MAX_TOOL_CALLS;
+                c.tool_calls.truncate(limits::MAX_TOOL_CALLS);
+            }
+        }
+        if tools > 0 {
+            self.warnings
+                .push(limits::dropped("tool calls", tools, limits::MAX_TOOL_CALLS));
+        }
+    }
+
     /// The first finish reason, and whether any choice was cut by a filter.
     pub fn finish_reason(&self) -> Option<&str> {
         self.choices.iter().find_map(|c| c.finish_reason.as_deref())

@@ -248,7 +248,10 @@ fn llm_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
         .or_else(|| rec.prop_text("requestId"))
         .ok_or_else(|| missing(D, "correlationId"))?;
     let sequence = match rec.int_any(&["sequenceNumber"]) {
-        Some(n) => u32::try_from(n).map_err(|_| invalid(D, "sequenceNumber", "out of range"))?,
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n < crate::limits::MAX_CHUNKS)
+            .ok_or_else(|| invalid(D, "sequenceNumber", "past the limit of chunks per body"))?,
         None => 0,
     };
     let piece = |name: &str| {

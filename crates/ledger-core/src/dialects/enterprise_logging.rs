@@ -120,19 +120,31 @@ fn request_body(o: Obj<'_>, ctx: &Ctx<'_>, model: Option<&str>) -> Option<crate:
         body.insert("messages".into(), v);
         cut = c || ctx.cut("messages");
     } else if let Some(prompt) = o.raw_str("prompt") {
-        // A prompt array is written as JSON; a single prompt as plain text.
-        let parsed = if prompt.trim_start().starts_with('[') {
-            parse_json_lenient(prompt)
-        } else {
-            None
-        };
-        let (v, c) = parsed.unwrap_or_else(|| (json!(prompt), false));
+        let (v, c) = prompt_value(prompt);
         body.insert("prompt".into(), v);
         cut = c || ctx.cut("prompt");
     } else {
         return None;
     }
     Some(whole_body(Value::Object(body).to_string(), cut))
+}
+
+/// The logged `prompt`: the policy serialises it as JSON, so an array
+/// arrives as `[...]` and a single prompt as a JSON string literal
+/// (`"\"Write…\\n\""`); both are decoded. Anything else is a prompt logged
+/// as plain text (older policies), kept as it is.
+fn prompt_value(prompt: &str) -> (Value, bool) {
+    let t = prompt.trim();
+    if t.starts_with('[') {
+        if let Some(parsed) = parse_json_lenient(t) {
+            return parsed;
+        }
+    } else if t.starts_with('"')
+        && let Ok(s @ Value::String(_)) = serde_json::from_str::<Value>(t)
+    {
+        return (s, false);
+    }
+    (json!(prompt), false)
 }
 
 #[cfg(test)]
@@ -265,6 +277,28 @@ mod tests {
             f.response_body.unwrap().text,
             r#"{"object":"list","model":"text-embedding-ada-002","usage":{"prompt_tokens":7,"total_tokens":7}}"#
         );
+    }
+
+    #[test]
+    fn completion_prompt_written_as_a_json_string_is_decoded() {
+        // Issue 7, defect 5: the policy writes the prompt with JSON escaping.
+        let f = one(
+            r#"{"event-type":"Request","event-time":"5/24/2024 2:45:56 PM","message-id":"m5","operation":"Completions_Create","model":"gpt-35-turbo-instruct","prompt":"\"Write a short poem about \\\"APIs\\\".\\n\"","messages":""}"#,
+        );
+        let v: serde_json::Value = serde_json::from_str(&f.request_body.unwrap().text).unwrap();
+        assert_eq!(v["prompt"], "Write a short poem about \"APIs\".\n");
+        // An array of prompts, and a plain-text prompt that merely starts
+        // with a quote, are kept as before.
+        let f = one(
+            r#"{"event-type":"Request","message-id":"m6","operation":"Completions_Create","prompt":"[\"a\",\"b\"]"}"#,
+        );
+        let v: serde_json::Value = serde_json::from_str(&f.request_body.unwrap().text).unwrap();
+        assert_eq!(v["prompt"], serde_json::json!(["a", "b"]));
+        let f = one(
+            r#"{"event-type":"Request","message-id":"m7","operation":"Completions_Create","prompt":"\"Hi\" she said"}"#,
+        );
+        let v: serde_json::Value = serde_json::from_str(&f.request_body.unwrap().text).unwrap();
+        assert_eq!(v["prompt"], "\"Hi\" she said");
     }
 
     #[test]

@@ -112,6 +112,13 @@ fn chunk_part(o: Obj<'_>, text: String, cut: bool) -> Result<BodyPart, DecodeErr
     if count == 0 || index >= count {
         return Err(invalid(D, "chunk", "index must be below a non-zero count"));
     }
+    if count > crate::limits::MAX_CHUNKS {
+        return Err(invalid(
+            D,
+            "chunk",
+            "count is past the limit of chunks per body",
+        ));
+    }
     Ok(BodyPart {
         kind: BodyKind::Http,
         index,

@@ -14,7 +14,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 mod pii;
+mod raw;
 pub use pii::mask_pii;
+pub use raw::{Scrubbed, scrub_raw_bytes};
 
 /// What every removed secret is replaced with.
 pub const MASK: &str = "***";
@@ -43,30 +45,13 @@ const SECRET_FIELD_SUFFIXES: &[&str] = &[
     "functionskey",
     "connectionstring",
     "sharedaccesssignature",
+    "sastoken",
     "clientsecret",
     "password",
     "accesstoken",
     "refreshtoken",
     "authorization",
     "cookie",
-];
-
-/// The same names as regex fragments, separators optional, for text that is
-/// not (or no longer) valid JSON.
-const SECRET_FIELD_PATTERNS: &[&str] = &[
-    r"subscription[-_.]?key",
-    r"api[-_.]?key",
-    r"access[-_.]?key",
-    r"account[-_.]?key",
-    r"functions[-_.]?key",
-    r"connection[-_.]?string",
-    r"shared[-_.]?access[-_.]?signature",
-    r"client[-_.]?secret",
-    r"password",
-    r"access[-_.]?token",
-    r"refresh[-_.]?token",
-    r"authorization",
-    r"cookie",
 ];
 
 /// Query parameters whose value is a credential (`sig` of SAS URLs, `code` of
@@ -105,15 +90,25 @@ pub fn is_secret_field(name: &str) -> bool {
     SECRET_FIELD_SUFFIXES.iter().any(|s| n.ends_with(s))
 }
 
-fn alternation(items: &[&str], escape: bool) -> String {
+fn alternation(items: &[&str]) -> String {
     items
         .iter()
+        .map(|s| regex::escape(s))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// [`SECRET_FIELD_SUFFIXES`] as regex fragments with the separators
+/// [`is_secret_field`] ignores allowed between letters (`api[-_. ]?key`),
+/// for text that is not (or no longer) valid JSON: one list serves both.
+fn secret_field_patterns() -> String {
+    SECRET_FIELD_SUFFIXES
+        .iter()
         .map(|s| {
-            if escape {
-                regex::escape(s)
-            } else {
-                (*s).to_string()
-            }
+            s.chars()
+                .map(|c| regex::escape(&c.to_string()))
+                .collect::<Vec<_>>()
+                .join("[-_. ]?")
         })
         .collect::<Vec<_>>()
         .join("|")
@@ -122,25 +117,52 @@ fn alternation(items: &[&str], escape: bool) -> String {
 // The patterns are constants: a failure to compile is a programming error
 // caught by every test, so `expect` cannot fire on input.
 
-/// `"api-key": "v"`, `\"ApiKey\":\"v\"` (JSON inside a JSON string),
-/// `'password': 'v'`, with a string, array or bare value.
-static JSON_KEY: LazyLock<Regex> = LazyLock::new(|| {
-    let names = format!(
+/// Every secret name as one regex alternation: the headers, then the
+/// field names with optional separators.
+pub(super) fn secret_names_pattern() -> String {
+    format!(
         "{}|{}",
-        alternation(SECRET_HEADERS, true),
-        alternation(SECRET_FIELD_PATTERNS, false)
-    );
+        alternation(SECRET_HEADERS),
+        secret_field_patterns()
+    )
+}
+
+/// `"api-key": "v"`, `\"ApiKey\":\"v\"` (JSON inside a JSON string),
+/// `'password': 'v'`, with a string (cut short too), array or bare value.
+static JSON_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    let names = secret_names_pattern();
     Regex::new(&format!(
-        r#"(?i)(\\*["'])([A-Za-z0-9_.\-]*?(?:{names}))(\\*["'][ \t]*:[ \t]*)(?:(\\*["'])(.*?)(\\*["'])|(\[[^\]]*\])|([^\s,}}\]\\]+))"#
+        r#"(?i)(\\*["'])([A-Za-z0-9_.\-]*?(?:{names}))(\\*["'][ \t]*:[ \t]*)(?:(\\*["'])(.*?)(\\*["']|$)|(\[[^\]]*\])|([^\s,}}\]\\]+))"#
     ))
     .expect("JSON key pattern")
 });
 
+/// Between JSON tokens in text: spaces, control bytes, and the stand-ins
+/// `raw` puts for invalid bytes (U+E000..U+E0FF) while it runs the text rules.
+const SEP: &str = r"[\s\x00-\x1F\x{E000}-\x{E0FF}]*";
+
+/// `{"name": "Api-Key", "value": "v"}` pairs written as text (also
+/// escaped, and with `key`/`header` and `values`), in either order.
+static NAME_VALUE: LazyLock<[Regex; 2]> = LazyLock::new(|| {
+    let names = secret_names_pattern();
+    let name = format!(
+        r#"\\*"(?:name|key|header)\\*"{SEP}:{SEP}\\*"[A-Za-z0-9_.\- ]*?(?:{names})[ ]*\\*""#
+    );
+    let value_key = format!(r#"\\*"values?\\*"{SEP}:{SEP}"#);
+    let value = r#"(?:\\*"(?:[^"\\]|\\[^"])*\\*"|\[[^\]]*\]|[^\s,}\]\\]+)"#;
+    [
+        Regex::new(&format!(r"(?i)({name}{SEP},{SEP}{value_key}){value}")),
+        Regex::new(&format!(r"(?i)({value_key}){value}({SEP},{SEP}{name})")),
+    ]
+    .map(|r| r.expect("name/value pattern"))
+});
+
 /// `Api-Key: v` header lines (also `"Name: v1, v2"` strings of header arrays).
+/// Any secret name counts (`appSubscriptionKey: v`), as in JSON keys.
 static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r#"(?i)\b({})([ \t]*:[ \t]*)([^\r\n"\\]+)"#,
-        alternation(SECRET_HEADERS, true)
+        r#"(?i)\b([A-Za-z0-9_.\-]*?(?:{}))([ \t]*:[ \t]*)([^\r\n"\\]+)"#,
+        secret_names_pattern()
     ))
     .expect("header pattern")
 });
@@ -148,7 +170,7 @@ static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
 /// Unambiguous `name=value` secrets, anywhere.
 static STRONG_PARAM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?i)\b(subscription-key|api-key|api_key|apikey|access_token|refresh_token|id_token|client_secret|password)=([^&#\s"'\\<>;]+)"#,
+        r#"(?i)\b(subscription-key|api-key|api_key|apikey|access_token|refresh_token|id_token|client_secret|password|sig)=([^&#\s"'\\<>;]+)"#,
     )
     .expect("param pattern")
 });
@@ -212,6 +234,11 @@ fn scrub_text_cow(text: &str) -> Cow<'_, str> {
             group(c, 3)
         )
     });
+    let [name_first, value_first] = &*NAME_VALUE;
+    let t = apply(t, name_first, |c| format!("{}\"{MASK}\"", group(c, 1)));
+    let t = apply(t, value_first, |c| {
+        format!("{}\"{MASK}\"{}", group(c, 1), group(c, 2))
+    });
     let t = apply(t, &HEADER_LINE, |c| {
         format!("{}{}{MASK}", group(c, 1), group(c, 2))
     });
@@ -228,7 +255,17 @@ fn scrub_text_cow(text: &str) -> Cow<'_, str> {
 /// Removes secrets from free text: header lines, `"api-key":"..."` pairs,
 /// URL query secrets, connection-string keys, bearer tokens, JWTs. For error
 /// messages, log lines and unparseable dead letters.
+///
+/// Text that starts as JSON (an error quoting a body) is walked as JSON
+/// first ([`scrub_raw_bytes`]), so a duplicate key hides nothing there
+/// either.
 pub fn scrub_text(text: &str) -> String {
+    let t = text.trim_start();
+    if t.starts_with('{') || t.starts_with('[') {
+        // Valid UTF-8 in, valid UTF-8 out: the walker writes only whole
+        // decoded characters and ASCII.
+        return String::from_utf8_lossy(&scrub_raw_bytes(text.as_bytes()).bytes).into_owned();
+    }
     scrub_text_cow(text).into_owned()
 }
 
@@ -283,35 +320,10 @@ fn scrub_json_changed(value: &mut Value) -> bool {
     }
 }
 
-/// Scrubs raw event bytes for a dead letter: known secret fields and header
-/// values are replaced by `***`.
-///
-/// JSON is walked ([`scrub_json`]) and re-serialised only when something was
-/// removed, so clean payloads keep their exact bytes. Anything else is
-/// scrubbed as text, valid UTF-8 run by run, so stray non-UTF-8 bytes are
-/// kept as they were.
+/// Scrubs raw event bytes for a dead letter: [`scrub_raw_bytes`] without
+/// saying whether part of them could not be tokenised.
 pub fn scrub_raw(raw: &[u8]) -> Vec<u8> {
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let (bom, body) = match raw.strip_prefix(BOM) {
-        Some(rest) => (BOM, rest),
-        None => (&[][..], raw),
-    };
-    if let Ok(mut v) = serde_json::from_slice::<Value>(body) {
-        if !scrub_json_changed(&mut v) {
-            return raw.to_vec();
-        }
-        if let Ok(json) = serde_json::to_vec(&v) {
-            let mut out = bom.to_vec();
-            out.extend_from_slice(&json);
-            return out;
-        }
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for chunk in raw.utf8_chunks() {
-        out.extend_from_slice(scrub_text_cow(chunk.valid()).as_bytes());
-        out.extend_from_slice(chunk.invalid());
-    }
-    out
+    scrub_raw_bytes(raw).bytes
 }
 
 fn is_secret_param(name: &str) -> bool {
@@ -569,6 +581,25 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(scrub_text(input), expected, "{input}");
+        }
+        for (input, expected) in [
+            (
+                r#"x {"name": "Api-Key", "value": "abc123secret"} y"#,
+                r#"x {"name": "Api-Key", "value": "***"} y"#,
+            ),
+            (
+                r#"{\"value\":\"abc123secret\",\"key\":\"Authorization\"}"#,
+                r#"{\"value\":"***",\"key\":\"Authorization\"}"#,
+            ),
+            (
+                r#"{"name":"accept","value":"*/*"}"#,
+                r#"{"name":"accept","value":"*/*"}"#,
+            ),
+        ] {
+            assert_eq!(
+                scrub_text(&format!("garbage {input}")),
+                format!("garbage {expected}")
+            );
         }
         // Connection string with a SAS.
         let sas = "Endpoint=sb://n/;SharedAccessSignature=SharedAccessSignature sr=x&sig=sigvalue%2Bxyz&se=1;EntityPath=h";
