@@ -133,7 +133,10 @@ fn am_events() -> Vec<Value> {
                    "responseMessages": &resp[half..]}),
         ),
     ];
-    records.into_iter().map(|r| json!({"records": [r]})).collect()
+    records
+        .into_iter()
+        .map(|r| json!({"records": [r]}))
+        .collect()
 }
 
 fn assert_am_whole(r: &CallRecord) {
@@ -173,7 +176,8 @@ fn azure_monitor_llm_log_first_gives_the_same_record() {
 fn azure_monitor_whole_gateway_body_is_kept_over_messages() {
     // Both copies whole: the HTTP body (parameters, usage) is used, and
     // two forms of one content are not called a disagreement.
-    let body = json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5}).to_string();
+    let body =
+        json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5}).to_string();
     let ev: Vec<Value> = [
         am_record(
             "GatewayLlmLogs",
