@@ -739,4 +739,33 @@ mod tests {
         assert_eq!(model_key("gpt-35-turbo"), "gpt-35");
         assert_eq!(model_key("gpt-4o"), "");
     }
+
+    #[test]
+    fn a_copy_keeps_the_most_complete_piece_of_each_index_in_any_order() {
+        let piece = |index, text: &str, truncated| BodyPart {
+            index,
+            count: Some(2),
+            truncated,
+            ..BodyPart::whole(text)
+        };
+        let (cut, whole, tail) = (
+            piece(0, "ab", true),
+            piece(0, "abc", false),
+            piece(1, "d", false),
+        );
+        for order in [
+            [&cut, &whole, &tail],
+            [&tail, &whole, &cut],
+            [&whole, &cut, &tail],
+        ] {
+            let mut c = BodyCopy::new(Role::Response, BodyKind::Http);
+            c.pieces.extend(order);
+            c.settle();
+            assert_eq!(
+                (c.text().as_str(), c.truncated, c.missing),
+                ("abcd", false, None)
+            );
+            assert!(c.spells("abcd") && !c.spells("abc") && !c.spells("abcde"));
+        }
+    }
 }
