@@ -1,5 +1,6 @@
-//! Builds the canonical record of one call from its fragments: stitches
-//! bodies, parses them, fills usage (reported or estimated) and cost, and
+//! Builds the canonical record of one call from its fragments: keeps the
+//! most complete copy of each body (`BodyCopy::rank`), stitches and
+//! parses it, fills usage (reported or estimated) and cost, and
 //! removes secrets.
 
 use serde_json::{Value, json};
@@ -7,7 +8,9 @@ use serde_json::{Value, json};
 use crate::body::{self, ParsedRequest, ParsedResponse};
 use crate::correlate::{PendingCall, Released};
 use crate::cost::PriceTable;
-use crate::model::{BodyKind, BodyPart, CallMeta, CallRecord, Operation, Role, Usage, UsageSource};
+use crate::model::{
+    BodyKind, BodyPart, CallMeta, CallRecord, Fragment, Operation, Role, Usage, UsageSource,
+};
 use crate::{limits, operations, redact, tokens};
 
 /// How records are built.
@@ -181,20 +184,20 @@ struct Bodies {
 }
 
 impl Bodies {
-    /// Stitches and parses both bodies; the response's warnings join `warnings`.
+    /// Picks each body's most complete copy ([`copies`]), stitches and
+    /// parses it; the response's warnings join `warnings`. Only the chosen
+    /// copies are parsed.
     fn read(call: &PendingCall, warnings: &mut Vec<String>) -> Bodies {
-        let req_parts: Vec<&BodyPart> = call
-            .parts
-            .iter()
-            .filter_map(|h| h.fragment.request_body.as_ref())
-            .collect();
-        let resp_parts: Vec<&BodyPart> = call
-            .parts
-            .iter()
-            .filter_map(|h| h.fragment.response_body.as_ref())
-            .collect();
-        let request_body = stitch(&req_parts, "request", warnings);
-        let response_body = stitch(&resp_parts, "response", warnings);
+        let request_body = chosen(
+            copies(call, |f| f.request_body.as_ref()),
+            "request",
+            warnings,
+        );
+        let response_body = chosen(
+            copies(call, |f| f.response_body.as_ref()),
+            "response",
+            warnings,
+        );
 
         let request = match &request_body {
             Some((BodyKind::Http, text, _)) => body::parse_request(text),
@@ -364,16 +367,21 @@ fn missing_parts(r: &Released) -> String {
         .call
         .parts
         .iter()
-        .map(|h| match h.fragment.role {
-            Role::Request => "request",
-            Role::Response => "response",
-            Role::Error => "error",
-            Role::Whole => "whole",
-            Role::GatewayLog => "gateway-log",
-            Role::LlmLog => "llm-log",
-        })
+        .map(|h| role_name(h.fragment.role))
         .collect();
     format!("partial call: flushed with only [{}]", roles.join(", "))
+}
+
+/// A role as warnings name it.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Request => "request",
+        Role::Response => "response",
+        Role::Error => "error",
+        Role::Whole => "whole",
+        Role::GatewayLog => "gateway-log",
+        Role::LlmLog => "llm-log",
+    }
 }
 
 fn filtered(v: &Value) -> bool {
@@ -399,28 +407,169 @@ pub fn model_key(model: &str) -> String {
     }
 }
 
-/// Concatenates body parts of one channel in index order; duplicates of an
-/// index are dropped, gaps are reported.
-fn stitch(
-    parts: &[&BodyPart],
+/// One copy of a body: the pieces that fragments of one role carry for
+/// one channel, in one kind (ledger/v1's request chunks are one copy; the
+/// tf request event's `RequestBody` and the response event's repeat of it
+/// are two).
+struct BodyCopy<'a> {
+    role: Role,
+    kind: BodyKind,
+    /// In index order, one piece per index.
+    pieces: Vec<&'a BodyPart>,
+    /// Chunks of `count` that never arrived.
+    missing: Option<(u32, u32)>,
+    /// The producer cut it, or chunks are missing.
+    truncated: bool,
+}
+
+impl BodyCopy<'_> {
+    fn new(role: Role, kind: BodyKind) -> Self {
+        BodyCopy {
+            role,
+            kind,
+            pieces: Vec::new(),
+            missing: None,
+            truncated: false,
+        }
+    }
+
+    /// Orders the pieces and keeps the most complete piece of each index
+    /// (the same rule as between copies), whatever order they came in.
+    fn settle(&mut self) {
+        self.pieces.sort_by(|a, b| {
+            a.index
+                .cmp(&b.index)
+                .then(a.truncated.cmp(&b.truncated))
+                .then(b.text.len().cmp(&a.text.len()))
+                .then_with(|| a.text.cmp(&b.text))
+        });
+        self.pieces.dedup_by_key(|p| p.index);
+        if let Some(count) = self.pieces.iter().filter_map(|p| p.count).max() {
+            let missing = limits::missing_chunks(self.pieces.iter().map(|p| p.index), count);
+            self.missing = (missing > 0).then_some((missing, count));
+        }
+        self.truncated = self.missing.is_some() || self.pieces.iter().any(|p| p.truncated);
+    }
+
+    /// Lowest first: the most complete copy. An untruncated copy beats a
+    /// truncated one (so the service's own messages beat a logged body
+    /// that was cut); then an HTTP body, which carries the call's
+    /// parameters and usage besides its text, beats messages; then the
+    /// copy logged later beats the request event's, which is logged on the
+    /// way in, before inbound policies may rewrite the body: the later copy
+    /// is what the backend got. Copies are one per (role, kind), so the
+    /// order is total and does not depend on arrival.
+    fn rank(&self) -> (bool, u8, usize) {
+        let kind = match self.kind {
+            BodyKind::Http => 0,
+            BodyKind::Messages => 1,
+        };
+        let role = COPY_ORDER
+            .iter()
+            .position(|r| *r == self.role)
+            .unwrap_or(COPY_ORDER.len());
+        (self.truncated, kind, role)
+    }
+
+    fn text(&self) -> String {
+        self.pieces.iter().map(|p| p.text.as_str()).collect()
+    }
+
+    /// Whether the pieces spell `text`, without joining them.
+    fn spells(&self, text: &str) -> bool {
+        let mut rest = text.as_bytes();
+        for p in &self.pieces {
+            match rest.strip_prefix(p.text.as_bytes()) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        rest.is_empty()
+    }
+
+    fn label(&self) -> String {
+        let what = match self.kind {
+            BodyKind::Http => "body",
+            BodyKind::Messages => "messages",
+        };
+        format!("the {} event's {what}", role_name(self.role))
+    }
+}
+
+/// Roles by preference among copies of a body that rank alike otherwise:
+/// the copies logged after the backend call first, the request event's last.
+const COPY_ORDER: [Role; 6] = [
+    Role::Response,
+    Role::Whole,
+    Role::GatewayLog,
+    Role::LlmLog,
+    Role::Error,
+    Role::Request,
+];
+
+/// The copies of one body channel (`channel` picks it from a fragment),
+/// the most complete first.
+fn copies<'a>(
+    call: &'a PendingCall,
+    channel: impl Fn(&'a Fragment) -> Option<&'a BodyPart>,
+) -> Vec<BodyCopy<'a>> {
+    let mut copies: Vec<BodyCopy<'a>> = Vec::new();
+    for h in &call.parts {
+        let Some(piece) = channel(&h.fragment) else {
+            continue;
+        };
+        let role = h.fragment.role;
+        let at = match copies
+            .iter()
+            .position(|c| c.role == role && c.kind == piece.kind)
+        {
+            Some(at) => at,
+            None => {
+                copies.push(BodyCopy::new(role, piece.kind));
+                copies.len() - 1
+            }
+        };
+        copies[at].pieces.push(piece);
+    }
+    for c in &mut copies {
+        c.settle();
+    }
+    copies.sort_by_key(BodyCopy::rank);
+    copies
+}
+
+/// The most complete copy's kind, text and truncation; a warning says
+/// which copy was used when another one disagrees with it.
+fn chosen(
+    copies: Vec<BodyCopy<'_>>,
     what: &str,
     warnings: &mut Vec<String>,
 ) -> Option<(BodyKind, String, bool)> {
-    let kind = parts.first()?.kind;
-    let mut sorted: Vec<&BodyPart> = parts.iter().copied().filter(|p| p.kind == kind).collect();
-    sorted.sort_by_key(|p| p.index);
-    sorted.dedup_by_key(|p| p.index);
-    let count = sorted.iter().filter_map(|p| p.count).max();
-    let mut truncated = sorted.iter().any(|p| p.truncated);
-    if let Some(c) = count {
-        let missing = limits::missing_chunks(sorted.iter().map(|p| p.index), c);
-        if missing > 0 {
-            warnings.push(format!("{what} body: {missing} of {c} chunks missing"));
-            truncated = true;
+    let mut copies = copies.into_iter();
+    let best = copies.next()?;
+    if let Some((missing, count)) = best.missing {
+        warnings.push(format!("{what} body: {missing} of {count} chunks missing"));
+    }
+    let text = best.text();
+    for other in copies {
+        // Copies of different kinds are two forms of one content: telling
+        // them apart would take parsing both, so only a cut one is named.
+        let differs = other.kind == best.kind && !other.spells(&text);
+        if other.truncated && (differs || other.kind != best.kind) {
+            warnings.push(format!(
+                "{what} body: used {}; {} was cut",
+                best.label(),
+                other.label()
+            ));
+        } else if differs {
+            warnings.push(format!(
+                "{what} body: used {}; {} differs",
+                best.label(),
+                other.label()
+            ));
         }
     }
-    let text: String = sorted.iter().map(|p| p.text.as_str()).collect();
-    Some((kind, text, truncated))
+    Some((best.kind, text, best.truncated))
 }
 
 /// azure-monitor LLM log messages: pieces of one JSON array of messages.
@@ -589,5 +738,34 @@ mod tests {
         assert_eq!(model_key("gpt-4o-2024-08-06"), "gpt-4o");
         assert_eq!(model_key("gpt-35-turbo"), "gpt-35");
         assert_eq!(model_key("gpt-4o"), "");
+    }
+
+    #[test]
+    fn a_copy_keeps_the_most_complete_piece_of_each_index_in_any_order() {
+        let piece = |index, text: &str, truncated| BodyPart {
+            index,
+            count: Some(2),
+            truncated,
+            ..BodyPart::whole(text)
+        };
+        let (cut, whole, tail) = (
+            piece(0, "ab", true),
+            piece(0, "abc", false),
+            piece(1, "d", false),
+        );
+        for order in [
+            [&cut, &whole, &tail],
+            [&tail, &whole, &cut],
+            [&whole, &cut, &tail],
+        ] {
+            let mut c = BodyCopy::new(Role::Response, BodyKind::Http);
+            c.pieces.extend(order);
+            c.settle();
+            assert_eq!(
+                (c.text().as_str(), c.truncated, c.missing),
+                ("abcd", false, None)
+            );
+            assert!(c.spells("abcd") && !c.spells("abc") && !c.spells("abcde"));
+        }
     }
 }
