@@ -45,8 +45,7 @@ fn json_inside_strings_is_walked() {
 
 #[test]
 fn invalid_utf8_escapes_and_cut_values() {
-    let (out, partly) =
-        s(b"{\"a\":\"\xff\xfe\",\"\\u0061pi-key\":\"secretvalue\",\"b\":\"\x80\"}");
+    let (out, partly) = s(b"{\"a\":\"\xff\xfe\",\"\\u0061pi-key\":\"secretvalue\",\"b\":\"\x80\"}");
     assert!(!out.contains("secretvalue"), "{out}");
     assert!(!partly);
     let r = scrub_raw_bytes(b"{\"a\":\"\xff\",\"api-key\":\"secr");
