@@ -2,42 +2,16 @@
 //! us more than once, the record keeps the most complete copy, whatever
 //! order the copies arrive in (issue 7, defects 3 and 4).
 
-use chrono::Utc;
 use ledger_core::CallRecord;
-use ledger_core::ledger::{Ledger, LedgerConfig};
-use ledger_core::{Position, RawEvent};
+use ledger_core::ledger::LedgerConfig;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-/// Records of the events, in request id order, positions cleared (they
-/// legitimately follow the order).
+mod common;
+
+/// Records of the events, in request id order.
 fn run(events: &[Value]) -> Vec<CallRecord> {
-    let mut ledger = Ledger::new(LedgerConfig::default());
-    for (i, e) in events.iter().enumerate() {
-        ledger.process(
-            RawEvent {
-                position: Position {
-                    partition: "0".into(),
-                    sequence: i as i64 + 1,
-                },
-                offset: None,
-                enqueued_time: None,
-                body: serde_json::to_vec(e).unwrap(),
-            },
-            Utc::now(),
-        );
-    }
-    let mut records: Vec<CallRecord> = ledger
-        .finish()
-        .into_iter()
-        .flat_map(|c| c.records)
-        .map(|o| {
-            let mut r = o.item;
-            r.eh_sequence_first = 0;
-            r.eh_sequence_last = 0;
-            r
-        })
-        .collect();
+    let mut records = common::records_of(LedgerConfig::default(), events);
     records.sort_by(|a, b| a.request_id.cmp(&b.request_id));
     records
 }

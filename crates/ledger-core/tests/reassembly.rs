@@ -1,12 +1,13 @@
 //! Properties of the whole core: however a call's events are split and
 //! ordered, the record is the same.
 
-use chrono::Utc;
 use ledger_core::CallRecord;
-use ledger_core::ledger::{Ledger, LedgerConfig};
-use ledger_core::{Operation, Position, RawEvent, UsageSource};
+use ledger_core::ledger::LedgerConfig;
+use ledger_core::{Operation, UsageSource};
 use proptest::prelude::*;
 use serde_json::json;
+
+mod common;
 
 const SSE: &str = concat!(
     "data: {\"id\":\"\",\"object\":\"\",\"created\":0,\"model\":\"\",\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}],\"choices\":[]}\n\n",
@@ -68,33 +69,7 @@ fn run(events: &[serde_json::Value]) -> Vec<CallRecord> {
 }
 
 fn run_with(config: LedgerConfig, events: &[serde_json::Value]) -> Vec<CallRecord> {
-    let mut ledger = Ledger::new(config);
-    for (i, e) in events.iter().enumerate() {
-        ledger.process(
-            RawEvent {
-                position: Position {
-                    partition: "0".into(),
-                    sequence: i as i64 + 1,
-                },
-                offset: None,
-                enqueued_time: None,
-                body: serde_json::to_vec(e).unwrap(),
-            },
-            Utc::now(),
-        );
-    }
-    let commit = ledger.finish().pop().unwrap();
-    commit
-        .records
-        .into_iter()
-        .map(|o| {
-            let mut r = o.item;
-            // Positions legitimately differ with the order.
-            r.eh_sequence_first = 0;
-            r.eh_sequence_last = 0;
-            r
-        })
-        .collect()
+    common::records_of(config, events)
 }
 
 fn events(cuts: &[usize]) -> Vec<serde_json::Value> {
