@@ -143,3 +143,99 @@ async fn two_sinks_each_get_exactly_what_they_lack() {
     let again = run(&input, &mut [&mut a, &mut b]).await;
     assert_eq!((again.calls_written, again.commits), (0, 0));
 }
+
+/// A source of one partition that reports its first events expired, then
+/// yields the rest, then loses a second partition it had announced.
+struct Scripted {
+    items: std::collections::VecDeque<ledger_pipeline::SourceItem>,
+    opened: Vec<(String, ledger_pipeline::StartAt)>,
+}
+
+#[async_trait::async_trait]
+impl ledger_pipeline::Source for Scripted {
+    fn id(&self) -> &str {
+        "ns/hub/$Default"
+    }
+
+    fn name(&self) -> &str {
+        "scripted"
+    }
+
+    async fn open(
+        &mut self,
+        partition: &str,
+        at: ledger_pipeline::StartAt,
+    ) -> Result<(), ledger_pipeline::SourceError> {
+        self.opened.push((partition.to_string(), at));
+        Ok(())
+    }
+
+    async fn next(
+        &mut self,
+    ) -> Result<Option<ledger_pipeline::SourceItem>, ledger_pipeline::SourceError> {
+        Ok(self.items.pop_front())
+    }
+}
+
+#[tokio::test]
+async fn expired_ranges_are_committed_as_lost_and_a_lost_partition_writes_nothing() {
+    use ledger_core::checkpoint::SeqRange;
+    use ledger_core::{Position, RawEvent};
+    use ledger_pipeline::SourceItem;
+
+    let event = |partition: &str, sequence: i64, kind: &str| {
+        let body = json!({"schema":"ledger/v1","kind":kind,"requestId":format!("{partition}-r"),
+            "status":200,"body":"{}"});
+        SourceItem::Event(RawEvent {
+            position: Position {
+                partition: partition.into(),
+                sequence,
+            },
+            offset: None,
+            enqueued_time: None,
+            body: body.to_string().into_bytes(),
+        })
+    };
+    let mut source = Scripted {
+        items: [
+            SourceItem::Gained("0".into()),
+            SourceItem::Gained("1".into()),
+            SourceItem::Expired {
+                partition: "0".into(),
+                range: SeqRange { first: 1, last: 3 },
+            },
+            event("0", 4, "request"),
+            event("1", 10, "request"),
+            event("0", 5, "response"),
+            SourceItem::Lost("1".into()),
+        ]
+        .into(),
+        opened: vec![],
+    };
+    let mut sink = MemorySink::new("memory");
+    let summary = pipeline()
+        .run(&mut source, &mut [&mut sink as &mut dyn Sink], &mut Quiet)
+        .await
+        .unwrap();
+
+    use ledger_pipeline::StartAt;
+    assert_eq!(
+        source.opened,
+        [
+            ("0".into(), StartAt::Earliest),
+            ("1".into(), StartAt::Earliest)
+        ]
+    );
+    assert_eq!(summary.lost_events, 3);
+    assert_eq!(
+        sink.commits.len(),
+        1,
+        "partition 1 was lost: nothing of it is written"
+    );
+    let c = &sink.commits[0];
+    assert_eq!((c.source(), c.partition()), ("ns/hub/$Default", "0"));
+    assert_eq!((c.first, c.last()), (1, 5));
+    assert_eq!(c.lost, [SeqRange { first: 1, last: 3 }]);
+    assert_eq!(sink.records.len(), 1);
+    assert!(sink.records[0].complete);
+}
