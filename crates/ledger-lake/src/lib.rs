@@ -176,7 +176,7 @@ impl Lake {
         Lake {
             location,
             progress: HashMap::new(),
-            zstd_level: 3,
+            zstd_level: LakeSettings::default().zstd_level,
         }
     }
 
@@ -229,24 +229,26 @@ impl Lake {
         Ok(progress)
     }
 
-    /// What the newest manifest of a stream partition records, read now.
+    /// The checkpoint the newest manifest of a stream partition records.
     async fn newest_checkpoint(&self, sid: &str) -> Result<Option<Checkpoint>, LakeError> {
-        let prefix = self.path(&format!("_ledger/commits/{sid}"));
-        let metas: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
-        let newest = metas
-            .iter()
-            .filter_map(|m| {
-                let name = m.location.filename()?;
-                name.strip_suffix(".json")?
-                    .parse::<i64>()
-                    .ok()
-                    .map(|n| (n, m.location.clone()))
-            })
-            .max_by_key(|(n, _)| *n);
-        match newest {
+        match self.newest_manifest(sid).await? {
             None => Ok(None),
             Some((_, path)) => Ok(Some(self.read_manifest(&path).await?.checkpoint)),
         }
+    }
+
+    /// The newest manifest of a stream partition and the `last` its name
+    /// holds, from a listing alone (no manifest is read).
+    async fn newest_manifest(&self, sid: &str) -> Result<Option<(i64, Path)>, LakeError> {
+        let prefix = self.path(&format!("_ledger/commits/{sid}"));
+        let metas: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let last = manifest_last(m.location.filename()?)?;
+                Some((last, m.location))
+            })
+            .max_by_key(|(last, _)| *last))
     }
 
     async fn read_manifest(&self, path: &Path) -> Result<Manifest, LakeError> {
@@ -282,7 +284,8 @@ impl Lake {
         let (source, partition) = (commit.source(), commit.partition());
         let ours = self.progress(source, partition).await?.map(|p| p.last);
         let sid = stream_dir(source, partition);
-        let theirs = self.newest_checkpoint(&sid).await?.map(|p| p.last);
+        // A listing is enough: a manifest's name is its `last`.
+        let theirs = self.newest_manifest(&sid).await?.map(|(last, _)| last);
         if theirs > ours
             && let Some(theirs) = theirs
         {
@@ -404,7 +407,7 @@ impl Lake {
             .filter_map(|m| {
                 let rel = self.rel(&m.location);
                 let mut parts = rel.rsplit('/');
-                let last = parts.next()?.strip_suffix(".json")?.parse().ok()?;
+                let last = manifest_last(parts.next()?)?;
                 let pid = parts.next()?.to_string();
                 Some((pid, last))
             })
@@ -478,6 +481,11 @@ pub fn partition_dir(partition: &str) -> String {
             }
         })
         .collect()
+}
+
+/// `<last>.json`, a manifest's name → last.
+fn manifest_last(name: &str) -> Option<i64> {
+    name.strip_suffix(".json")?.parse().ok()
 }
 
 /// `part-<pid>-<first>-<last>.parquet` → (pid, first, last).
