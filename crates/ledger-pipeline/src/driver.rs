@@ -1,6 +1,6 @@
 //! The driver: a [`Source`] through the [`Ledger`] into every [`Sink`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -101,6 +101,9 @@ struct Run<'s, 'd> {
 struct Outlet<'s, 'd> {
     sinks: &'s mut [&'d mut dyn Sink],
     partitions: BTreeMap<String, PartitionState>,
+    /// Partitions stopped after being fenced again and again: their events
+    /// are another writer's to commit, until the source gains them anew.
+    stopped: BTreeSet<String>,
     summary: Summary,
 }
 
@@ -122,19 +125,31 @@ impl Pipeline {
             out: Outlet {
                 sinks,
                 partitions: BTreeMap::new(),
+                stopped: BTreeSet::new(),
                 summary: Summary::default(),
             },
         };
         tracing::info!(source = source.name(), "run start");
         while let Some(item) = source.next().await? {
             match item {
-                SourceItem::Gained(p) => run.open(source, &p).await?,
+                SourceItem::Gained(p) => {
+                    run.out.stopped.remove(&p);
+                    run.open(source, &p).await?;
+                }
                 SourceItem::Lost(p) => {
                     tracing::info!(partition = %p, "partition lost: dropping its uncommitted state");
                     run.ledger.forget(&p);
                     run.out.partitions.remove(&p);
                 }
                 SourceItem::Expired { partition, range } => {
+                    if run.out.stopped.contains(&partition) {
+                        continue;
+                    }
+                    if !run.out.partitions.contains_key(&partition) {
+                        return Err(PipelineError::Contract(format!(
+                            "an expired range of partition {partition}, which was not opened"
+                        )));
+                    }
                     tracing::warn!(partition = %partition, first = range.first, last = range.last,
                         "events expired from the source before they were read");
                     run.out.summary.lost_events += range.len();
@@ -142,6 +157,9 @@ impl Pipeline {
                 }
                 SourceItem::Event(event) => {
                     let partition = &event.position.partition;
+                    if run.out.stopped.contains(partition) {
+                        continue;
+                    }
                     let Some(state) = run.out.partitions.get_mut(partition) else {
                         return Err(PipelineError::Contract(format!(
                             "an event of partition {partition}, which was not opened"
@@ -281,8 +299,10 @@ impl Run<'_, '_> {
                 let reloads = self.out.partitions.get(&partition).map_or(0, |s| s.reloads) + 1;
                 self.ledger.forget(&partition);
                 if reloads > MAX_RELOADS {
-                    tracing::warn!(error = %e, "partition stopped: another writer keeps committing it");
+                    tracing::warn!(error = %e,
+                        "partition stopped: another writer keeps committing it, and its events are left to it");
                     self.out.partitions.remove(&partition);
+                    self.out.stopped.insert(partition);
                     return Ok(());
                 }
                 tracing::warn!(error = %e, "partition fenced: reloading it from the sinks' checkpoints");
@@ -299,6 +319,8 @@ impl Run<'_, '_> {
 impl Outlet<'_, '_> {
     /// Gives each sink the part of `commit` it lacks.
     async fn write_all(&mut self, commit: &Commit) -> Result<(), SinkError> {
+        // Only an open partition has uncommitted state: a stopped or lost
+        // one was forgotten by the ledger, so no commit of it comes here.
         let Some(state) = self.partitions.get_mut(commit.partition()) else {
             return Ok(());
         };

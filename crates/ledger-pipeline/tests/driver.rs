@@ -239,3 +239,44 @@ async fn expired_ranges_are_committed_as_lost_and_a_lost_partition_writes_nothin
     assert_eq!(sink.records.len(), 1);
     assert!(sink.records[0].complete);
 }
+
+/// A sink that another writer is always ahead of.
+struct AlwaysFenced;
+
+#[async_trait::async_trait]
+impl Sink for AlwaysFenced {
+    fn name(&self) -> &str {
+        "always-fenced"
+    }
+
+    async fn progress(
+        &mut self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<Checkpoint>, ledger_pipeline::SinkError> {
+        Ok(None)
+    }
+
+    async fn write(
+        &mut self,
+        commit: &ledger_core::Commit,
+    ) -> Result<ledger_pipeline::Written, ledger_pipeline::SinkError> {
+        Err(ledger_pipeline::SinkError::Fenced {
+            sink: "always-fenced".into(),
+            source_id: commit.source().into(),
+            partition: commit.partition().into(),
+            ours: None,
+            theirs: i64::MAX,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_partition_fenced_again_and_again_is_stopped_and_the_run_ends_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("capture.jsonl");
+    capture(&input);
+    let summary = run(&input, &mut [&mut AlwaysFenced]).await;
+    assert_eq!(summary.fenced, 4, "three reloads, then the partition stops");
+    assert_eq!((summary.calls_written, summary.commits), (0, 0));
+}
