@@ -86,9 +86,10 @@ enum Command {
         files: Vec<String>,
         #[command(flatten)]
         lake: LakeArg,
-        /// Seconds a call waits for its missing half before it is written as partial.
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
+        /// Seconds a call waits for its missing half before it is written as
+        /// partial (default: LedgerSettings' timeout_secs, 600).
+        #[arg(long)]
+        timeout: Option<u64>,
         /// Price table replacing the built-in one (format of schemas/prices.json).
         #[arg(long, env = "AOAI_LEDGER_PRICES")]
         prices: Option<PathBuf>,
@@ -264,11 +265,12 @@ async fn main() -> Result<()> {
             {
                 bail!("unknown report `{name}` (run `aoai-ledger reports` for the list)");
             }
+            let defaults = LedgerSettings::default();
             let settings = LedgerSettings {
-                timeout_secs: timeout,
+                timeout_secs: timeout.unwrap_or(defaults.timeout_secs),
                 mask_pii,
                 prices,
-                ..LedgerSettings::default()
+                ..defaults
             };
             let config = settings.build(&Secrets::from_env())?;
             let files = if files.is_empty() {

@@ -77,10 +77,13 @@ pub struct LedgerConfig {
     pub assemble: AssembleOptions,
 }
 
+/// Default of [`LedgerConfig::timeout`], in seconds.
+pub const DEFAULT_TIMEOUT_SECS: i64 = 600;
+
 impl Default for LedgerConfig {
     fn default() -> Self {
         LedgerConfig {
-            timeout: Duration::minutes(10),
+            timeout: Duration::seconds(DEFAULT_TIMEOUT_SECS),
             expiry_min_gap: crate::correlate::DEFAULT_MIN_GAP,
             key_salt: dialects::DEFAULT_KEY_SALT.to_string(),
             assemble: AssembleOptions::default(),
@@ -128,10 +131,6 @@ impl Ledger {
     pub fn with_source(mut self, source: impl Into<String>) -> Self {
         self.source = source.into();
         self
-    }
-
-    pub fn source(&self) -> &str {
-        &self.source
     }
 
     /// Declares that the checkpoint's partition is re-read from its resume

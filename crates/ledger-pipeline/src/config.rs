@@ -55,10 +55,9 @@ pub struct LedgerSettings {
 
 impl Default for LedgerSettings {
     fn default() -> Self {
-        let core = LedgerConfig::default();
         LedgerSettings {
-            timeout_secs: core.timeout.num_seconds().max(1) as u64,
-            min_gap: core.expiry_min_gap,
+            timeout_secs: ledger_core::ledger::DEFAULT_TIMEOUT_SECS.unsigned_abs(),
+            min_gap: ledger_core::correlate::DEFAULT_MIN_GAP,
             mask_pii: false,
             prices: None,
         }
@@ -83,7 +82,6 @@ impl LedgerSettings {
                 PriceTable::from_json(&text).map_err(|e| err(e.to_string()))?
             }
         };
-        let defaults = LedgerConfig::default();
         let timeout = i64::try_from(self.timeout_secs)
             .ok()
             .and_then(chrono::Duration::try_seconds)
@@ -91,7 +89,10 @@ impl LedgerSettings {
         Ok(LedgerConfig {
             timeout,
             expiry_min_gap: self.min_gap,
-            key_salt: secrets.key_salt.clone().unwrap_or(defaults.key_salt),
+            key_salt: secrets
+                .key_salt
+                .clone()
+                .unwrap_or_else(|| ledger_core::dialects::DEFAULT_KEY_SALT.to_string()),
             assemble: AssembleOptions {
                 prices,
                 mask_pii: self.mask_pii,
