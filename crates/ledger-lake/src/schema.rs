@@ -128,13 +128,7 @@ fn array_of<R>(
         Read::Int32(read) => primitive!(Int32Builder, read),
         Read::Int64(read) => primitive!(Int64Builder, read),
         Read::Float64(read) => primitive!(Float64Builder, read),
-        Read::Bool(read) => {
-            let mut b = BooleanBuilder::with_capacity(n);
-            for r in rows {
-                b.append_option(read(r));
-            }
-            Arc::new(b.finish())
-        }
+        Read::Bool(read) => primitive!(BooleanBuilder, read),
         Read::Timestamp(read) => {
             let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone(UTC);
             for r in rows {
