@@ -195,7 +195,7 @@ fn sink(out: &OutArgs) -> Result<Box<dyn Write + Send>> {
 }
 
 async fn run_query(
-    lake: &Lake,
+    lake: &mut Lake,
     opts: QueryOptions,
     what: Query<'_>,
     format: Format,
@@ -220,12 +220,12 @@ async fn query(
     format: Format,
     now: Option<&str>,
 ) -> Result<()> {
-    let lake = Lake::open_existing(&target.lake.lake)?;
+    let mut lake = Lake::open_existing(&target.lake.lake)?;
     let opts = QueryOptions {
         range: range(&target.range, default, now)?,
         quotas,
     };
-    run_query(&lake, opts, what, format, &target.out).await
+    run_query(&mut lake, opts, what, format, &target.out).await
 }
 
 /// The bytes of all files, when every one is a regular file.
@@ -293,7 +293,7 @@ async fn main() -> Result<()> {
             if let Some(name) = report {
                 println!();
                 run_query(
-                    &lake,
+                    &mut lake,
                     QueryOptions::default(),
                     Query::Report(&name),
                     Format::Table,

@@ -133,8 +133,8 @@ async fn accounted_events(lake: &str) -> Vec<i64> {
 }
 
 async fn strings(lake: &str, sql: &str) -> Vec<String> {
-    let lake = Lake::open(lake).unwrap();
-    let q = LedgerQuery::open(&lake, &QueryOptions::default())
+    let mut lake = Lake::open(lake).unwrap();
+    let q = LedgerQuery::open(&mut lake, &QueryOptions::default())
         .await
         .unwrap();
     let batches = q.sql(sql).await.unwrap().collect().await.unwrap();
@@ -151,19 +151,39 @@ async fn strings(lake: &str, sql: &str) -> Vec<String> {
     out
 }
 
-fn newest_manifests(lake: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
-    let dir = std::fs::read_dir(lake.join("_ledger/commits"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut m: Vec<_> = std::fs::read_dir(dir)
+/// Undoes a table's newest `n` commits, as if the writer had died after
+/// writing their data files and before writing the commit files: the
+/// commit files go, and so do checkpoints of versions that no longer exist.
+fn uncommit_newest(table: &std::path::Path, n: usize) {
+    let log = table.join("_delta_log");
+    let version = |p: &std::path::Path| -> Option<i64> {
+        p.file_name()?.to_str()?.split('.').next()?.parse().ok()
+    };
+    let mut commits: Vec<_> = std::fs::read_dir(&log)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
-    m.sort();
-    m.into_iter().rev().take(n).collect()
+    commits.sort();
+    let Some(oldest_gone) = commits
+        .get(commits.len().saturating_sub(n))
+        .and_then(|p| version(p))
+    else {
+        return;
+    };
+    for entry in std::fs::read_dir(&log).unwrap() {
+        let p = entry.unwrap().path();
+        if version(&p).is_some_and(|v| v >= oldest_gone) {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    let last = log.join("_last_checkpoint");
+    if let Ok(bytes) = std::fs::read(&last) {
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        if v["version"].as_i64().unwrap() >= oldest_gone {
+            std::fs::remove_file(&last).unwrap();
+        }
+    }
 }
 
 #[tokio::test]
@@ -213,8 +233,8 @@ async fn check_restarts(dir: &std::path::Path, name: &str, input: &std::path::Pa
         let lake = dir.join(format!("{name}-cut-{cut}"));
         let url = lake.display().to_string();
         ingest(&input, &url).await;
-        for m in newest_manifests(&lake, cut) {
-            std::fs::remove_file(m).unwrap();
+        for table in ["calls", "dead_letters"] {
+            uncommit_newest(&lake.join(table), cut);
         }
         ingest(&input, &url).await;
         // Every event is in exactly one record or dead letter, as in the

@@ -1,15 +1,17 @@
-//! The Parquet lake: canonical call records and dead letters as
-//! Hive-partitioned (`date=YYYY-MM-DD/`), zstd-compressed Parquet, on a
+//! The lake: canonical call records and dead letters as two Delta tables,
+//! `calls` and `dead_letters`, partitioned by `date`, in zstd Parquet, on a
 //! local directory or Blob Storage, committed exactly once. It is a
 //! [`Sink`](ledger_pipeline::Sink) of the pipeline.
 //!
 //! A commit covers a range `[first, last]` of one partition of one stream.
-//! Its data files are named from the stream partition and the range and are
-//! written first; the commit point is the manifest
-//! `_ledger/commits/<stream partition>/<last>.json`, written last, which lists
-//! the files and holds the [`Checkpoint`]. A crash before the manifest
-//! leaves orphan files that the next writer deletes and the query layer
-//! never reads (it reads only files a manifest lists).
+//! Each table gets it as one Delta commit: the data files (written first,
+//! invisible until committed), an application transaction whose appId is
+//! the stream partition and whose version is `last`, and a
+//! `domainMetadata` action holding the rest of the [`Checkpoint`]. The
+//! commit file is written with put-if-absent: a writer that finds the
+//! partition's transaction past what it knew is fenced, and none of its
+//! data becomes visible. Spark, Fabric, Databricks, DuckDB and Python
+//! `deltalake` read the same tables.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -27,27 +29,28 @@
 //! # });
 //! ```
 
+pub mod delta;
 mod location;
 pub mod schema;
 mod sink;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use ledger_core::checkpoint::SeqRange;
 use ledger_core::{CallRecord, Checkpoint, Commit, DeadLetter};
-use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use delta::{Action, Add, DeltaError, DeltaTable, DomainMetadata, Metadata, Snapshot, Txn};
 pub use location::Location;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +67,15 @@ pub enum LakeError {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("building Arrow batch: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
-    #[error("commit manifest {path} is unreadable: {reason}")]
-    Manifest { path: String, reason: String },
+    #[error(transparent)]
+    Delta(#[from] DeltaError),
+    #[error(
+        "{lake} holds a lake in the old layout (`_ledger/commits/`), which this version no \
+         longer reads: ingest the capture again into a new lake (there is no migration)"
+    )]
+    OldLayout { lake: String },
+    #[error("the progress record of {domain} is unreadable: {reason}")]
+    Progress { domain: String, reason: String },
     #[error(
         "partition {partition} of {source_id} was committed to {theirs} by another writer (this \
          writer knew {ours:?})"
@@ -79,24 +89,57 @@ pub enum LakeError {
 }
 
 /// The two tables of the lake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
     Calls,
     DeadLetters,
 }
 
 impl Table {
+    pub const ALL: [Table; 2] = [Table::Calls, Table::DeadLetters];
+
     pub fn dir(self) -> &'static str {
         match self {
             Table::Calls => "calls",
             Table::DeadLetters => "dead_letters",
         }
     }
+
+    /// The table's columns as written to its data files (the partition
+    /// column `date` is not among them: it lives in the log).
+    pub fn file_schema(self) -> SchemaRef {
+        match self {
+            Table::Calls => schema::calls_schema(),
+            Table::DeadLetters => schema::dead_letters_schema(),
+        }
+    }
+
+    /// The timestamp columns whose per-file range the log records, for pruning.
+    pub fn stats_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Calls => &["request_time", "response_time"],
+            Table::DeadLetters => &["enqueued_time", "received_time"],
+        }
+    }
 }
 
-/// The commit point: one per committed range.
+/// The partition column of both tables.
+pub const PARTITION_COLUMN: &str = "date";
+/// Delta's (and Hive's) directory name for a null partition value.
+const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// The table's schema as the log states it: the file columns, then `date`.
+pub fn table_schema(table: Table) -> SchemaRef {
+    let file = table.file_schema();
+    let mut fields: Vec<Field> = file.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(PARTITION_COLUMN, DataType::Date32, true));
+    Arc::new(Schema::new(fields))
+}
+
+/// What one commit recorded for its range, in each table's domain metadata
+/// (the newest per partition) and its `commitInfo` (every commit).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct Progress {
     #[serde(flatten)]
     pub checkpoint: Checkpoint,
     pub first: i64,
@@ -105,8 +148,6 @@ pub struct Manifest {
     /// Ranges that expired from the source before they were read.
     #[serde(default)]
     pub lost: Vec<SeqRange>,
-    /// Data files, relative to the lake root.
-    pub files: Vec<String>,
     pub written_at: DateTime<Utc>,
 }
 
@@ -141,10 +182,20 @@ impl Default for LakeSettings {
     }
 }
 
+/// One table as this writer knows it.
+struct TableState {
+    table: DeltaTable,
+    /// Loaded on first use, then kept up to date with every commit.
+    snapshot: Option<Snapshot>,
+    /// Per (source, partition): the `last` this writer read or wrote.
+    known: HashMap<(String, String), Option<i64>>,
+}
+
 pub struct Lake {
     location: Location,
-    /// Per (source, partition): the checkpoint this writer last read or wrote.
-    progress: HashMap<(String, String), Option<Checkpoint>>,
+    calls: TableState,
+    dead_letters: TableState,
+    layout_checked: bool,
     zstd_level: i32,
 }
 
@@ -173,9 +224,16 @@ impl Lake {
     }
 
     fn at(location: Location) -> Lake {
+        let state = |t: Table| TableState {
+            table: DeltaTable::new(location.store.clone(), location.child(t.dir())),
+            snapshot: None,
+            known: HashMap::new(),
+        };
         Lake {
+            calls: state(Table::Calls),
+            dead_letters: state(Table::DeadLetters),
             location,
-            progress: HashMap::new(),
+            layout_checked: false,
             zstd_level: LakeSettings::default().zstd_level,
         }
     }
@@ -188,263 +246,359 @@ impl Lake {
         &self.location.store
     }
 
-    fn path(&self, rel: &str) -> Path {
-        let root = self.location.root.as_ref();
-        if root.is_empty() {
-            Path::from(rel)
-        } else {
-            Path::from(format!("{root}/{rel}"))
+    fn state(&mut self, table: Table) -> &mut TableState {
+        match table {
+            Table::Calls => &mut self.calls,
+            Table::DeadLetters => &mut self.dead_letters,
         }
     }
 
-    fn rel<'a>(&self, p: &'a Path) -> &'a str {
-        let root = self.location.root.as_ref();
-        let s = p.as_ref();
-        if root.is_empty() {
-            s
-        } else {
-            s.strip_prefix(root)
-                .map(|s| s.trim_start_matches('/'))
-                .unwrap_or(s)
+    /// The Delta table behind `table`.
+    pub fn delta_table(&self, table: Table) -> &DeltaTable {
+        match table {
+            Table::Calls => &self.calls.table,
+            Table::DeadLetters => &self.dead_letters.table,
         }
     }
 
-    /// The checkpoint of the newest commit of `(source, partition)`, after
-    /// deleting the orphans a crashed writer left. Cached: a writer reads it
-    /// once, then keeps it up to date with its own writes.
+    /// Fails on a lake of the manifest layout that came before Delta.
+    async fn check_layout(&mut self) -> Result<(), LakeError> {
+        if self.layout_checked {
+            return Ok(());
+        }
+        let old = self.location.child("_ledger/commits");
+        let mut listing = self.store().list(Some(&old));
+        if listing.try_next().await?.is_some() {
+            return Err(LakeError::OldLayout {
+                lake: self.location.display.clone(),
+            });
+        }
+        self.layout_checked = true;
+        Ok(())
+    }
+
+    /// The newest snapshot of a table, for readers.
+    pub async fn snapshot(&mut self, table: Table) -> Result<Snapshot, LakeError> {
+        self.check_layout().await?;
+        Ok(self.delta_table(table).snapshot().await?)
+    }
+
+    /// This writer's snapshot of a table, loaded on first use.
+    async fn writer_snapshot(&mut self, table: Table) -> Result<&mut Snapshot, LakeError> {
+        self.check_layout().await?;
+        let state = self.state(table);
+        if state.snapshot.is_none() {
+            let snap = state.table.snapshot().await?;
+            if let Some(reason) = snap
+                .protocol
+                .as_ref()
+                .and_then(|p| p.unsupported_by_writer())
+            {
+                return Err(DeltaError::Protocol {
+                    path: state.table.root().to_string(),
+                    reason,
+                }
+                .into());
+            }
+            state.snapshot = Some(snap);
+        }
+        Ok(state.snapshot.get_or_insert_with(Snapshot::default))
+    }
+
+    /// The checkpoint of `(source, partition)` in one table.
+    async fn table_progress(
+        &mut self,
+        table: Table,
+        source: &str,
+        partition: &str,
+    ) -> Result<Option<Progress>, LakeError> {
+        let snap = self.writer_snapshot(table).await?;
+        let progress = progress_in(snap, source, partition)?;
+        self.state(table).known.insert(
+            (source.to_string(), partition.to_string()),
+            progress.as_ref().map(|p| p.checkpoint.last),
+        );
+        Ok(progress)
+    }
+
+    /// The checkpoint to resume `(source, partition)` from: the lower of the
+    /// two tables' (a crash between the two commits leaves one behind; the
+    /// other then skips what it has).
     pub async fn progress(
         &mut self,
         source: &str,
         partition: &str,
     ) -> Result<Option<Checkpoint>, LakeError> {
-        let key = (source.to_string(), partition.to_string());
-        if let Some(p) = self.progress.get(&key) {
-            return Ok(p.clone());
-        }
-        let sid = stream_dir(source, partition);
-        let progress = self.newest_checkpoint(&sid).await?;
-        self.delete_orphans(&sid, progress.as_ref().map(|p| p.last))
-            .await?;
-        self.progress.insert(key, progress.clone());
-        Ok(progress)
-    }
-
-    /// The checkpoint the newest manifest of a stream partition records.
-    async fn newest_checkpoint(&self, sid: &str) -> Result<Option<Checkpoint>, LakeError> {
-        match self.newest_manifest(sid).await? {
-            None => Ok(None),
-            Some((_, path)) => Ok(Some(self.read_manifest(&path).await?.checkpoint)),
-        }
-    }
-
-    /// The newest manifest of a stream partition and the `last` its name
-    /// holds, from a listing alone (no manifest is read).
-    async fn newest_manifest(&self, sid: &str) -> Result<Option<(i64, Path)>, LakeError> {
-        let prefix = self.path(&format!("_ledger/commits/{sid}"));
-        let metas: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
-        Ok(metas
-            .into_iter()
-            .filter_map(|m| {
-                let last = manifest_last(m.location.filename()?)?;
-                Some((last, m.location))
-            })
-            .max_by_key(|(last, _)| *last))
-    }
-
-    async fn read_manifest(&self, path: &Path) -> Result<Manifest, LakeError> {
-        let bytes = self.store().get(path).await?.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| LakeError::Manifest {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })
-    }
-
-    async fn delete_orphans(&self, sid: &str, done: Option<i64>) -> Result<(), LakeError> {
-        for table in [Table::Calls, Table::DeadLetters] {
-            let prefix = self.path(table.dir());
-            let files: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
-            for f in files {
-                let Some((p, _, last)) = f.location.filename().and_then(parse_data_file) else {
-                    continue;
-                };
-                if p == sid && done.is_none_or(|d| last > d) {
-                    tracing::warn!(file = %f.location, "deleting data file of an uncommitted range");
-                    self.store().delete(&f.location).await?;
+        let mut lowest: Option<Checkpoint> = None;
+        for table in Table::ALL {
+            match self.table_progress(table, source, partition).await? {
+                None => return Ok(None),
+                Some(p) => {
+                    if lowest.as_ref().is_none_or(|l| p.checkpoint.last < l.last) {
+                        lowest = Some(p.checkpoint);
+                    }
                 }
             }
         }
-        Ok(())
+        Ok(lowest)
     }
 
     /// Stores the part of `commit` this lake does not have yet. Returns
-    /// None when it had all of it. Fails with [`LakeError::Fenced`], storing
-    /// nothing, when another writer has committed the partition past what
-    /// this one knew.
+    /// None when it had all of it. Fails with [`LakeError::Fenced`], making
+    /// nothing of it visible, when another writer has committed the
+    /// partition past what this one knew.
     pub async fn write(&mut self, commit: &Commit) -> Result<Option<WriteSummary>, LakeError> {
-        let (source, partition) = (commit.source(), commit.partition());
-        let ours = self.progress(source, partition).await?.map(|p| p.last);
-        let sid = stream_dir(source, partition);
-        // A listing is enough: a manifest's name is its `last`.
-        let theirs = self.newest_manifest(&sid).await?.map(|(last, _)| last);
-        if theirs > ours
-            && let Some(theirs) = theirs
-        {
-            // Read again on the next progress() call: the driver reloads.
-            self.progress
-                .remove(&(source.to_string(), partition.to_string()));
-            return Err(LakeError::Fenced {
-                source_id: source.to_string(),
-                partition: partition.to_string(),
-                ours,
-                theirs,
-            });
+        let mut summary = WriteSummary::default();
+        let mut wrote = false;
+        // Dead letters first: a crash between the two commits leaves the
+        // calls table behind, and a resume from it rewrites no dead letter.
+        for table in [Table::DeadLetters, Table::Calls] {
+            if let Some(s) = self.write_table(table, commit).await? {
+                wrote = true;
+                summary.calls += s.calls;
+                summary.partial_calls += s.partial_calls;
+                summary.dead_letters += s.dead_letters;
+                summary.files += s.files;
+            }
         }
-        let Some(commit) = commit.lacking(ours) else {
-            return Ok(None);
-        };
-        let name = format!(
-            "part-{sid}-{:020}-{:020}.parquet",
-            commit.first,
-            commit.last()
-        );
-        let meta = vec![
-            KeyValue::new("aoai_ledger.source".to_string(), source.to_string()),
-            KeyValue::new("aoai_ledger.partition".to_string(), partition.to_string()),
-            KeyValue::new("aoai_ledger.first".to_string(), commit.first.to_string()),
-            KeyValue::new("aoai_ledger.last".to_string(), commit.last().to_string()),
-            KeyValue::new(
-                "aoai_ledger.resume".to_string(),
-                commit.checkpoint.resume.to_string(),
-            ),
-        ];
-        let mut files = Vec::new();
-
-        let mut by_date: BTreeMap<String, Vec<&CallRecord>> = BTreeMap::new();
-        for r in &commit.records {
-            by_date
-                .entry(date_of(r.item.request_time.or(r.item.response_time)))
-                .or_default()
-                .push(&r.item);
-        }
-        for (date, records) in &by_date {
-            let batch = schema::calls_batch(records)?;
-            let rel = format!("{}/date={date}/{name}", Table::Calls.dir());
-            self.put_parquet(&rel, &batch, &meta).await?;
-            files.push(rel);
-        }
-        let mut dl_by_date: BTreeMap<String, Vec<&DeadLetter>> = BTreeMap::new();
-        for d in &commit.dead_letters {
-            dl_by_date
-                .entry(date_of(d.item.enqueued_time.or(Some(d.item.received_time))))
-                .or_default()
-                .push(&d.item);
-        }
-        for (date, items) in &dl_by_date {
-            let batch = schema::dead_letters_batch(items)?;
-            let rel = format!("{}/date={date}/{name}", Table::DeadLetters.dir());
-            self.put_parquet(&rel, &batch, &meta).await?;
-            files.push(rel);
-        }
-
-        let manifest = Manifest {
-            checkpoint: commit.checkpoint.clone(),
-            first: commit.first,
-            calls: commit.records.len() as u64,
-            dead_letters: commit.dead_letters.len() as u64,
-            lost: commit.lost.clone(),
-            files,
-            written_at: Utc::now(),
-        };
-        let body = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::Manifest {
-            path: name.clone(),
-            reason: e.to_string(),
-        })?;
-        let path = self.path(&format!("_ledger/commits/{sid}/{:020}.json", commit.last()));
-        self.store()
-            .put(&path, PutPayload::from(Bytes::from(body)))
-            .await?;
-        self.progress.insert(
-            (source.to_string(), partition.to_string()),
-            Some(commit.checkpoint.clone()),
-        );
-        Ok(Some(WriteSummary {
-            calls: manifest.calls,
-            partial_calls: commit.records.iter().filter(|r| !r.item.complete).count() as u64,
-            dead_letters: manifest.dead_letters,
-            files: manifest.files.len() as u64,
-        }))
+        Ok(wrote.then_some(summary))
     }
 
-    async fn put_parquet(
-        &self,
-        rel: &str,
-        batch: &RecordBatch,
-        meta: &[KeyValue],
+    async fn write_table(
+        &mut self,
+        table: Table,
+        commit: &Commit,
+    ) -> Result<Option<WriteSummary>, LakeError> {
+        let (source, partition) = (commit.source(), commit.partition());
+        let key = (source.to_string(), partition.to_string());
+        let ours = match self.state(table).known.get(&key) {
+            Some(known) => *known,
+            None => self
+                .table_progress(table, source, partition)
+                .await?
+                .map(|p| p.checkpoint.last),
+        };
+        let app_id = app_id(source, partition);
+        {
+            let state = self.state(table);
+            let snap = state.snapshot.get_or_insert_with(Snapshot::default);
+            state.table.update(snap).await?;
+        }
+        self.check_fence(table, commit, &app_id, ours)?;
+        let Some(part) = commit.lacking(ours) else {
+            return Ok(None);
+        };
+
+        let sid = stream_dir(source, partition);
+        let name = format!(
+            "part-{sid}-{:020}-{:020}-{}.zstd.parquet",
+            part.first,
+            part.last(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut adds = Vec::new();
+        let mut summary = WriteSummary::default();
+        match table {
+            Table::Calls => {
+                let mut by_date: BTreeMap<Option<String>, Vec<&CallRecord>> = BTreeMap::new();
+                for r in &part.records {
+                    by_date
+                        .entry(date_of(r.item.request_time.or(r.item.response_time)))
+                        .or_default()
+                        .push(&r.item);
+                }
+                for (date, records) in &by_date {
+                    let batch = schema::calls_batch(records)?;
+                    let partial = records.iter().filter(|r| !r.complete).count();
+                    adds.push(self.put_file(table, date, &name, &batch, partial).await?);
+                }
+                summary.calls = part.records.len() as u64;
+                summary.partial_calls =
+                    part.records.iter().filter(|r| !r.item.complete).count() as u64;
+            }
+            Table::DeadLetters => {
+                let mut by_date: BTreeMap<Option<String>, Vec<&DeadLetter>> = BTreeMap::new();
+                for d in &part.dead_letters {
+                    by_date
+                        .entry(date_of(d.item.enqueued_time.or(Some(d.item.received_time))))
+                        .or_default()
+                        .push(&d.item);
+                }
+                for (date, items) in &by_date {
+                    let batch = schema::dead_letters_batch(items)?;
+                    adds.push(self.put_file(table, date, &name, &batch, 0).await?);
+                }
+                summary.dead_letters = part.dead_letters.len() as u64;
+            }
+        }
+        summary.files = adds.len() as u64;
+
+        let progress = Progress {
+            checkpoint: part.checkpoint.clone(),
+            first: part.first,
+            calls: part.records.len() as u64,
+            dead_letters: part.dead_letters.len() as u64,
+            lost: part.lost.clone(),
+            written_at: Utc::now(),
+        };
+        let progress_json = serde_json::to_string(&progress).map_err(|e| LakeError::Progress {
+            domain: progress_domain(source, partition),
+            reason: e.to_string(),
+        })?;
+        let now = progress.written_at.timestamp_millis();
+        let mut body: Vec<Action> = adds.into_iter().map(Action::from).collect();
+        body.push(
+            Txn {
+                app_id: app_id.clone(),
+                version: part.last(),
+                last_updated: Some(now),
+            }
+            .into(),
+        );
+        body.push(
+            DomainMetadata {
+                domain: progress_domain(source, partition),
+                configuration: progress_json,
+                removed: false,
+            }
+            .into(),
+        );
+        let info = IngestCommit {
+            operation: "ingest".into(),
+            source: source.to_string(),
+            partition: partition.to_string(),
+            first: part.first,
+            last: part.last(),
+            calls: progress.calls,
+            dead_letters: progress.dead_letters,
+            lost: progress.lost.clone(),
+        };
+        body.push(commit_info(now, &info)?);
+
+        loop {
+            let state = self.state(table);
+            let snap = state.snapshot.get_or_insert_with(Snapshot::default);
+            let version = snap.version + 1;
+            let mut actions = schema_actions(&state.table, snap, table)?;
+            actions.extend(body.iter().cloned());
+            if state.table.try_commit(version, &actions).await? {
+                snap.apply(&actions);
+                snap.version = version;
+                if version > 0 && version % delta::CHECKPOINT_INTERVAL == 0 {
+                    // A missing checkpoint only slows the next open down.
+                    if let Err(e) = state.table.write_checkpoint(snap).await {
+                        tracing::warn!(table = table.dir(), version, error = %e, "checkpoint not written");
+                    }
+                }
+                state.known.insert(key, Some(part.last()));
+                return Ok(Some(summary));
+            }
+            // Another writer took this version: read it, then retry unless
+            // it committed this partition past us.
+            state.table.update(snap).await?;
+            if let Err(e) = self.check_fence(table, commit, &app_id, ours) {
+                self.delete_uncommitted(table, &body).await;
+                return Err(e);
+            }
+        }
+    }
+
+    /// Fails when the table's transaction for the partition is past `ours`.
+    fn check_fence(
+        &mut self,
+        table: Table,
+        commit: &Commit,
+        app_id: &str,
+        ours: Option<i64>,
     ) -> Result<(), LakeError> {
+        let state = self.state(table);
+        let theirs = state
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.txns.get(app_id))
+            .map(|t| t.version);
+        match theirs {
+            Some(theirs) if Some(theirs) > ours => {
+                // Read again on the next progress() call: the driver reloads.
+                state
+                    .known
+                    .remove(&(commit.source().to_string(), commit.partition().to_string()));
+                Err(LakeError::Fenced {
+                    source_id: commit.source().to_string(),
+                    partition: commit.partition().to_string(),
+                    ours,
+                    theirs,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes the data files of a commit that lost (best effort: an
+    /// orphan file is invisible to every reader anyway).
+    async fn delete_uncommitted(&self, table: Table, body: &[Action]) {
+        for add in body.iter().filter_map(|a| a.add.as_ref()) {
+            let path = self.delta_table(table).path(&add.path);
+            if let Err(e) = self.store().delete(&path).await {
+                tracing::warn!(file = %path, error = %e, "fenced commit's file not deleted");
+            }
+        }
+    }
+
+    /// Writes one data file and returns its `add` action.
+    async fn put_file(
+        &self,
+        table: Table,
+        date: &Option<String>,
+        name: &str,
+        batch: &RecordBatch,
+        partial_rows: usize,
+    ) -> Result<Add, LakeError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(self.zstd_level)?))
-            .set_key_value_metadata(Some(meta.to_vec()))
             .build();
         let mut buf = Vec::new();
         let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
         writer.write(batch)?;
         writer.close()?;
+        let rel = format!(
+            "{PARTITION_COLUMN}={}/{name}",
+            date.as_deref().unwrap_or(NULL_PARTITION)
+        );
+        let size = buf.len() as i64;
         self.store()
-            .put(&self.path(rel), PutPayload::from(Bytes::from(buf)))
+            .put(
+                &self.delta_table(table).path(&rel),
+                PutPayload::from(Bytes::from(buf)),
+            )
             .await?;
-        Ok(())
+        let tags = (partial_rows > 0).then(|| {
+            BTreeMap::from([(PARTIAL_ROWS_TAG.to_string(), Some(partial_rows.to_string()))])
+        });
+        Ok(Add {
+            path: rel,
+            partition_values: BTreeMap::from([(PARTITION_COLUMN.to_string(), date.clone())]),
+            size,
+            modification_time: Utc::now().timestamp_millis(),
+            data_change: true,
+            stats: Some(delta::stats::file_stats(batch, table.stats_columns())),
+            tags,
+        })
     }
 
-    /// The committed data files of a table, as object store paths.
-    pub async fn committed_files(&self, table: Table) -> Result<Vec<Path>, LakeError> {
-        let manifests: Vec<_> = self
-            .store()
-            .list(Some(&self.path("_ledger/commits")))
-            .try_collect()
-            .await?;
-        let committed: HashSet<(String, i64)> = manifests
-            .iter()
-            .filter_map(|m| {
-                let rel = self.rel(&m.location);
-                let mut parts = rel.rsplit('/');
-                let last = manifest_last(parts.next()?)?;
-                let pid = parts.next()?.to_string();
-                Some((pid, last))
-            })
-            .collect();
-        let files: Vec<_> = self
-            .store()
-            .list(Some(&self.path(table.dir())))
-            .try_collect()
-            .await?;
-        let mut out: Vec<Path> = files
-            .into_iter()
-            .filter(|f| {
-                f.location
-                    .filename()
-                    .and_then(parse_data_file)
-                    .is_some_and(|(pid, _, last)| committed.contains(&(pid, last)))
-            })
-            .map(|f| f.location)
-            .collect();
-        out.sort();
-        Ok(out)
-    }
-
-    /// Every commit manifest (for audits: ranges, resume points, counts).
-    pub async fn manifests(&self) -> Result<Vec<Manifest>, LakeError> {
-        let metas: Vec<_> = self
-            .store()
-            .list(Some(&self.path("_ledger/commits")))
-            .try_collect()
-            .await?;
-        let mut out = Vec::with_capacity(metas.len());
-        for m in metas {
-            out.push(self.read_manifest(&m.location).await?);
-        }
+    /// What every commit of the calls table recorded last, per partition
+    /// (for audits: ranges, resume points, counts).
+    pub async fn progress_records(&mut self, table: Table) -> Result<Vec<Progress>, LakeError> {
+        let snap = self.snapshot(table).await?;
+        let mut out = snap
+            .domains
+            .values()
+            .filter(|d| d.domain.starts_with(PROGRESS_DOMAIN_PREFIX))
+            .map(parse_progress)
+            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| {
-            let key = |m: &Manifest| {
-                let c = &m.checkpoint;
+            let key = |p: &Progress| {
+                let c = &p.checkpoint;
                 (c.source.clone(), c.partition.clone(), c.last)
             };
             key(a).cmp(&key(b))
@@ -453,11 +607,148 @@ impl Lake {
     }
 }
 
-fn date_of(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(
-        || "unknown".to_string(),
-        |t| t.format("%Y-%m-%d").to_string(),
-    )
+/// What a commit's `commitInfo` says of it under `aoaiLedger`: the range
+/// and how its events were accounted for. Every commit has one; the log's
+/// history is the lake's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestCommit {
+    /// `ingest` (later also `compact`, `erase`).
+    pub operation: String,
+    pub source: String,
+    pub partition: String,
+    pub first: i64,
+    pub last: i64,
+    pub calls: u64,
+    pub dead_letters: u64,
+    #[serde(default)]
+    pub lost: Vec<SeqRange>,
+}
+
+/// One commit of a table's history.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub version: i64,
+    /// ms since the epoch, from `commitInfo.timestamp`.
+    pub timestamp: Option<i64>,
+    /// None for commits another engine made.
+    pub ledger: Option<IngestCommit>,
+    pub files_added: u64,
+    pub files_removed: u64,
+}
+
+const COMMIT_INFO_KEY: &str = "aoaiLedger";
+
+fn commit_info(now: i64, info: &IngestCommit) -> Result<Action, LakeError> {
+    let ledger = serde_json::to_value(info).map_err(|e| LakeError::Progress {
+        domain: COMMIT_INFO_KEY.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(Action {
+        commit_info: Some(serde_json::json!({
+            "timestamp": now,
+            "operation": "WRITE",
+            "operationParameters": {"mode": "Append", "partitionBy": format!("[\"{PARTITION_COLUMN}\"]")},
+            "isBlindAppend": true,
+            "engineInfo": concat!("aoai-ledger/", env!("CARGO_PKG_VERSION")),
+            COMMIT_INFO_KEY: ledger,
+        })),
+        ..Default::default()
+    })
+}
+
+impl Lake {
+    /// Every commit of a table still in its log, oldest first.
+    pub async fn history(&mut self, table: Table) -> Result<Vec<HistoryEntry>, LakeError> {
+        self.check_layout().await?;
+        let delta = self.delta_table(table).clone();
+        let mut out = Vec::new();
+        for (version, actions) in delta.commits().await? {
+            let info = actions.iter().find_map(|a| a.commit_info.as_ref());
+            out.push(HistoryEntry {
+                version,
+                timestamp: info
+                    .and_then(|i| i.get("timestamp"))
+                    .and_then(serde_json::Value::as_i64),
+                ledger: info
+                    .and_then(|i| i.get(COMMIT_INFO_KEY))
+                    .and_then(|l| serde_json::from_value(l.clone()).ok()),
+                files_added: actions.iter().filter(|a| a.add.is_some()).count() as u64,
+                files_removed: actions.iter().filter(|a| a.remove.is_some()).count() as u64,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The tag a calls file carries when it holds partial rows, and how many:
+/// the merge of late halves reads only files that have it.
+pub const PARTIAL_ROWS_TAG: &str = "aoai_ledger.partialRows";
+
+const PROGRESS_DOMAIN_PREFIX: &str = "aoai-ledger.progress.";
+
+/// The domain of a partition's progress record.
+fn progress_domain(source: &str, partition: &str) -> String {
+    format!("{PROGRESS_DOMAIN_PREFIX}{}", stream_dir(source, partition))
+}
+
+/// The application id of a stream partition: both parts, unambiguously.
+fn app_id(source: &str, partition: &str) -> String {
+    serde_json::json!([source, partition]).to_string()
+}
+
+fn parse_progress(d: &DomainMetadata) -> Result<Progress, LakeError> {
+    serde_json::from_str(&d.configuration).map_err(|e| LakeError::Progress {
+        domain: d.domain.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// The progress record of `(source, partition)` in a snapshot.
+fn progress_in(
+    snap: &Snapshot,
+    source: &str,
+    partition: &str,
+) -> Result<Option<Progress>, LakeError> {
+    snap.domains
+        .get(&progress_domain(source, partition))
+        .map(parse_progress)
+        .transpose()
+}
+
+/// The protocol and metadata a commit must carry: the table's creation, or
+/// the columns this writer has that the table lacks (schema evolution:
+/// files written before read back with nulls in them).
+fn schema_actions(
+    delta: &DeltaTable,
+    snap: &Snapshot,
+    table: Table,
+) -> Result<Vec<Action>, LakeError> {
+    let ours = table_schema(table);
+    let Some(meta) = &snap.metadata else {
+        return Ok(delta.creation(&ours, &[PARTITION_COLUMN])?);
+    };
+    let theirs = delta::parse_schema_string(&meta.schema_string)?;
+    let missing: Vec<Field> = ours
+        .fields()
+        .iter()
+        .filter(|f| theirs.field_with_name(f.name()).is_err())
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut fields: Vec<Field> = theirs.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(missing);
+    Ok(vec![Action::from(Metadata {
+        schema_string: delta::schema_string(&Schema::new(fields))?,
+        ..meta.clone()
+    })])
+}
+
+/// The `date` partition of a row: its day in UTC, or null without a time.
+fn date_of(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.format("%Y-%m-%d").to_string())
 }
 
 /// The path segment of one partition of one stream: the partition, made
@@ -481,31 +772,4 @@ pub fn partition_dir(partition: &str) -> String {
             }
         })
         .collect()
-}
-
-/// `<last>.json`, a manifest's name → last.
-fn manifest_last(name: &str) -> Option<i64> {
-    name.strip_suffix(".json")?.parse().ok()
-}
-
-/// `part-<pid>-<first>-<last>.parquet` → (pid, first, last).
-fn parse_data_file(name: &str) -> Option<(String, i64, i64)> {
-    let stem = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
-    let mut it = stem.rsplitn(3, '-');
-    let last = it.next()?.parse().ok()?;
-    let first = it.next()?.parse().ok()?;
-    Some((it.next()?.to_string(), first, last))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn data_file_names_round_trip() {
-        let pid = partition_dir("file:ab12");
-        assert_eq!(pid, "file_ab12");
-        let name = format!("part-{pid}-{:020}-{:020}.parquet", 3, 17);
-        assert_eq!(parse_data_file(&name), Some((pid, 3, 17)));
-    }
 }

@@ -34,6 +34,16 @@ impl Location {
     /// `AZURE_STORAGE_SAS_KEY`, or a managed identity / service principal
     /// (`AZURE_CLIENT_ID`, ...); `AZURE_STORAGE_USE_EMULATOR=true` with
     /// `AZURITE_BLOB_STORAGE_URL` for Azurite.
+    /// A path below the lake's root.
+    pub fn child(&self, rel: &str) -> Path {
+        let root = self.root.as_ref();
+        if root.is_empty() {
+            Path::from(rel)
+        } else {
+            Path::from(format!("{root}/{rel}"))
+        }
+    }
+
     pub fn parse(lake: &str) -> Result<Location, LakeError> {
         Self::resolve(lake, true)
     }

@@ -1,9 +1,11 @@
-//! The lake's commit protocol on a real directory: progress, skipping what
-//! is stored, and cleaning up after a writer that died mid-commit.
+//! The lake's commits on a real directory: progress, skipping what is
+//! stored, data files invisible until committed, checkpoints, schema
+//! evolution and the old layout.
 
 use chrono::{TimeZone, Utc};
 use ledger_core::checkpoint::{Checkpoint, Commit, Owned};
 use ledger_core::{CallRecord, DeadLetter, Operation, UsageSource};
+use ledger_lake::delta::DeltaTable;
 use ledger_lake::{Lake, Table};
 
 fn record(id: &str) -> CallRecord {
@@ -99,27 +101,140 @@ async fn commits_record_progress_and_skip_what_is_stored() {
             .unwrap()
             .is_none()
     );
-    assert_eq!(lake.committed_files(Table::Calls).await.unwrap().len(), 2);
+    assert_eq!(lake.snapshot(Table::Calls).await.unwrap().files.len(), 2);
 }
 
 #[tokio::test]
-async fn files_of_an_unfinished_commit_are_never_read_and_are_cleaned_up() {
+async fn files_of_an_unfinished_commit_are_never_read() {
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().display().to_string();
     let mut lake = Lake::open(&url).unwrap();
     lake.write(&commit(1, 10, 11, &[5])).await.unwrap();
-    // A writer that died after its data file and before its manifest.
-    let orphan = dir.path().join("calls/date=2026-11-20").join(format!(
-        "part-{}-{:020}-{:020}.parquet",
-        ledger_lake::stream_dir("file-abc", "file-abc"),
-        11,
-        20
-    ));
+    // A writer that died after its data file and before its commit.
+    let orphan = dir
+        .path()
+        .join("calls/date=2026-11-20/part-orphan.zstd.parquet");
     std::fs::write(&orphan, b"half-written").unwrap();
-    let listed = lake.committed_files(Table::Calls).await.unwrap();
-    assert_eq!(listed.len(), 1, "orphans are not committed files");
-
     let mut restarted = Lake::open(&url).unwrap();
-    restarted.progress("file-abc", "file-abc").await.unwrap();
-    assert!(!orphan.exists(), "the orphan is deleted on restart");
+    let snap = restarted.snapshot(Table::Calls).await.unwrap();
+    assert_eq!(snap.files.len(), 1, "orphans are not in the log");
+    assert_eq!(
+        restarted.progress("file-abc", "file-abc").await.unwrap(),
+        Some(checkpoint(10, 11))
+    );
+}
+
+#[tokio::test]
+async fn checkpoints_keep_opening_cheap_and_rebuild_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().display().to_string();
+    let mut lake = Lake::open(&url).unwrap();
+    for n in 0..25 {
+        let first = n * 10 + 1;
+        lake.write(&commit(first, first + 9, first + 10, &[first]))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let log = dir.path().join("calls/_delta_log");
+    assert!(log.join("00000000000000000020.checkpoint.parquet").exists());
+    let last: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
+    assert_eq!(last["version"], 20);
+    // A new reader starts from the checkpoint and replays four commits.
+    let mut reader = Lake::open(&url).unwrap();
+    let snap = reader.snapshot(Table::Calls).await.unwrap();
+    assert_eq!((snap.version, snap.files.len()), (24, 25));
+    assert_eq!(
+        reader.progress("file-abc", "file-abc").await.unwrap(),
+        Some(checkpoint(250, 251))
+    );
+    // Time travel: version 3 holds four files.
+    let delta = reader.delta_table(Table::Calls).clone();
+    assert_eq!(delta.snapshot_at(3).await.unwrap().files.len(), 4);
+    let history = reader.history(Table::Calls).await.unwrap();
+    assert_eq!(history.len(), 25);
+    assert_eq!(history[24].ledger.as_ref().map(|l| l.last), Some(250));
+}
+
+#[tokio::test]
+async fn a_column_added_later_is_added_to_the_table_on_first_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().display().to_string();
+    let mut lake = Lake::open(&url).unwrap();
+    lake.write(&commit(1, 10, 11, &[5])).await.unwrap();
+    // Rewrite the table's schema as an older version of the ledger wrote it:
+    // without `warnings`.
+    let delta = lake.delta_table(Table::Calls).clone();
+    let mut snap = delta.snapshot().await.unwrap();
+    let mut meta = snap.metadata.clone().unwrap();
+    let schema = snap.schema().unwrap().unwrap();
+    let older: Vec<_> = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name() != "warnings")
+        .map(|f| f.as_ref().clone())
+        .collect();
+    meta.schema_string =
+        ledger_lake::delta::schema_string(&arrow::datatypes::Schema::new(older)).unwrap();
+    assert!(
+        delta
+            .try_commit(snap.version + 1, &[meta.into()])
+            .await
+            .unwrap()
+    );
+    delta.update(&mut snap).await.unwrap();
+    assert!(
+        snap.schema()
+            .unwrap()
+            .unwrap()
+            .field_with_name("warnings")
+            .is_err()
+    );
+
+    let mut lake = Lake::open(&url).unwrap();
+    lake.write(&commit(11, 20, 21, &[15])).await.unwrap();
+    let snap = lake.snapshot(Table::Calls).await.unwrap();
+    let schema = snap.schema().unwrap().unwrap();
+    assert!(schema.field_with_name("warnings").unwrap().is_nullable());
+    assert_eq!(schema.fields().last().unwrap().name(), "warnings");
+}
+
+#[tokio::test]
+async fn a_lake_of_the_old_layout_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let commits = dir.path().join("_ledger/commits/p.abc");
+    std::fs::create_dir_all(&commits).unwrap();
+    std::fs::write(commits.join("00000000000000000010.json"), b"{}").unwrap();
+    let mut lake = Lake::open(&dir.path().display().to_string()).unwrap();
+    let err = lake.progress("file-abc", "file-abc").await.unwrap_err();
+    assert!(
+        err.to_string().contains("ingest the capture again"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_commit_lost_to_another_writer_is_retried_at_the_next_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().display().to_string();
+    let mut lake = Lake::open(&url).unwrap();
+    lake.write(&commit(1, 10, 11, &[5])).await.unwrap();
+    // Another stream takes the next version of the calls table.
+    let delta = DeltaTable::new(
+        lake.location().store.clone(),
+        lake.location().child("calls"),
+    );
+    let txn = ledger_lake::delta::Txn {
+        app_id: "another writer".into(),
+        version: 1,
+        last_updated: None,
+    };
+    assert!(delta.try_commit(1, &[txn.into()]).await.unwrap());
+    lake.write(&commit(11, 20, 21, &[15]))
+        .await
+        .unwrap()
+        .unwrap();
+    let snap = lake.snapshot(Table::Calls).await.unwrap();
+    assert_eq!((snap.version, snap.files.len()), (2, 2));
 }

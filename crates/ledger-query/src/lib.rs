@@ -7,8 +7,8 @@
 //! use ledger_lake::Lake;
 //! use ledger_query::{LedgerQuery, QueryOptions};
 //!
-//! let lake = Lake::open_existing("./ledger-lake")?;
-//! let q = LedgerQuery::open(&lake, &QueryOptions::default()).await?;
+//! let mut lake = Lake::open_existing("./ledger-lake")?;
+//! let q = LedgerQuery::open(&mut lake, &QueryOptions::default()).await?;
 //! let by_model = q.sql("SELECT model, sum(total_tokens) FROM calls GROUP BY model").await?;
 //! let r1 = q.report("token-usage-by-ip-model").await?;
 //! # let _ = (by_model, r1);
@@ -17,20 +17,21 @@
 
 pub mod clock;
 mod json_udf;
+pub mod provider;
 pub mod reports;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::prelude::{CsvReadOptions, DataFrame, SessionConfig, SessionContext};
+use datafusion::prelude::{Expr, col, lit};
 use ledger_lake::{Lake, LakeError, Table};
 
+pub use provider::LakeTable;
 pub use reports::{REPORTS, Report};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,25 +52,17 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    fn predicate(&self, column: &str) -> String {
-        let mut p = Vec::new();
-        if let Some(s) = self.since {
-            p.push(format!(
-                "{column} >= TIMESTAMP '{}'",
-                s.format("%Y-%m-%dT%H:%M:%S%.6fZ")
-            ));
-        }
-        if let Some(u) = self.until {
-            p.push(format!(
-                "{column} < TIMESTAMP '{}'",
-                u.format("%Y-%m-%dT%H:%M:%S%.6fZ")
-            ));
-        }
-        if p.is_empty() {
-            "TRUE".to_string()
-        } else {
-            p.join(" AND ")
-        }
+    /// The range as a predicate on `column`, or None when unbounded.
+    pub fn predicate(&self, column: &str) -> Option<Expr> {
+        let at = |t: DateTime<Utc>| {
+            lit(ScalarValue::TimestampMicrosecond(
+                Some(t.timestamp_micros()),
+                Some("UTC".into()),
+            ))
+        };
+        let since = self.since.map(|s| col(column).gt_eq(at(s)));
+        let until = self.until.map(|u| col(column).lt(at(u)));
+        conjunction(since.into_iter().chain(until))
     }
 }
 
@@ -98,7 +91,7 @@ const VIEWS: &[(&str, &str)] = &[
 ];
 
 impl LedgerQuery {
-    pub async fn open(lake: &Lake, opts: &QueryOptions) -> Result<LedgerQuery, QueryError> {
+    pub async fn open(lake: &mut Lake, opts: &QueryOptions) -> Result<LedgerQuery, QueryError> {
         let config = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
         let loc = lake.location();
@@ -107,32 +100,23 @@ impl LedgerQuery {
             ctx.register_udf(f);
         }
 
-        register_table(
-            &ctx,
-            lake,
-            Table::Calls,
-            "calls_all",
-            ledger_lake::schema::calls_schema(),
-        )
-        .await?;
-        register_table(
-            &ctx,
-            lake,
-            Table::DeadLetters,
-            "dead_letters_all",
-            ledger_lake::schema::dead_letters_schema(),
-        )
-        .await?;
-        ctx.sql(&format!(
-            "CREATE VIEW calls AS SELECT * FROM calls_all WHERE {}",
-            opts.range.predicate("request_time")
-        ))
-        .await?;
-        ctx.sql(&format!(
-            "CREATE VIEW dead_letters AS SELECT * FROM dead_letters_all WHERE {}",
-            opts.range.predicate("received_time")
-        ))
-        .await?;
+        for (table, all, view, time) in [
+            (Table::Calls, "calls_all", "calls", "request_time"),
+            (
+                Table::DeadLetters,
+                "dead_letters_all",
+                "dead_letters",
+                "received_time",
+            ),
+        ] {
+            let snapshot = lake.snapshot(table).await?;
+            ctx.register_table(all, Arc::new(LakeTable::new(lake, table, &snapshot)?))?;
+            let mut frame = ctx.table(all).await?;
+            if let Some(p) = opts.range.predicate(time) {
+                frame = frame.filter(p)?;
+            }
+            ctx.register_table(view, frame.into_view())?;
+        }
         match &opts.quotas {
             Some(path) => {
                 let schema = Schema::new(vec![
@@ -176,36 +160,4 @@ impl LedgerQuery {
         let r = reports::find(name).ok_or_else(|| QueryError::UnknownReport(name.to_string()))?;
         Ok(self.ctx.sql(r.sql).await?)
     }
-}
-
-/// Registers a table over the committed files of the lake, or an empty one.
-async fn register_table(
-    ctx: &SessionContext,
-    lake: &Lake,
-    table: Table,
-    name: &str,
-    schema: SchemaRef,
-) -> Result<(), QueryError> {
-    let files = lake.committed_files(table).await?;
-    if files.is_empty() {
-        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
-        return Ok(());
-    }
-    let base = lake
-        .location()
-        .store_url
-        .as_str()
-        .trim_end_matches('/')
-        .to_string();
-    let urls = files
-        .iter()
-        .map(|p| ListingTableUrl::parse(format!("{base}/{p}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .with_schema(schema);
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
 }
