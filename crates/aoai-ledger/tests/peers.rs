@@ -1,6 +1,7 @@
 //! Other engines read the lake: Python `deltalake` (delta-rs) on a local
 //! lake and on Azurite, DuckDB's `delta` extension on a local lake. Each
-//! must find the row counts and report R1's sums the ledger finds itself.
+//! must find the row counts and report R1's sums the ledger finds itself,
+//! and none may see the files of a commit that never happened.
 //!
 //! `scripts/test` installs the pinned readers and exports
 //! `AOAI_TEST_PY_DELTALAKE` / `AOAI_TEST_PY_DUCKDB` (their Python) and the
@@ -35,7 +36,8 @@ fn required(var: &str) -> Option<String> {
 /// The shared corpus cut into twelve captures: twelve commits per table,
 /// so readers meet a checkpoint (every tenth version) and the log after it.
 fn captures(dir: &Path) -> Vec<String> {
-    let corpus = std::fs::read_to_string(root().join("tests/fixtures/corpus/corpus.jsonl")).unwrap();
+    let corpus =
+        std::fs::read_to_string(root().join("tests/fixtures/corpus/corpus.jsonl")).unwrap();
     let lines: Vec<&str> = corpus.lines().collect();
     lines
         .chunks(lines.len().div_ceil(12))
@@ -77,7 +79,14 @@ fn own_figures(lake: &str, envs: &[(&str, &str)]) -> Value {
     ))
     .unwrap();
     let r1: Value = serde_json::from_str(&ledger(
-        &["report", "token-usage-by-ip-model", "--lake", lake, "--format", "json"],
+        &[
+            "report",
+            "token-usage-by-ip-model",
+            "--lake",
+            lake,
+            "--format",
+            "json",
+        ],
         envs,
     ))
     .unwrap();
@@ -142,6 +151,30 @@ fn deltalake_and_duckdb_read_a_local_lake_as_the_ledger_does() {
             .join("calls/_delta_log/00000000000000000010.checkpoint.parquet")
             .exists()
     );
+
+    // A writer killed between its data files and its commit leaves files
+    // the log does not name: no reader may count them.
+    let day = std::fs::read_dir(Path::new(&lake).join("calls"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("date=")
+        })
+        .unwrap();
+    let committed = std::fs::read_dir(&day)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::copy(
+        &committed,
+        day.join("part-killed-before-commit.zstd.parquet"),
+    )
+    .unwrap();
 
     let own = own_figures(&lake, &[]);
     assert!(own["calls"].as_u64().unwrap() > 300, "{own}");

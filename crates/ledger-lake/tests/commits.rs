@@ -238,3 +238,56 @@ async fn a_commit_lost_to_another_writer_is_retried_at_the_next_version() {
     let snap = lake.snapshot(Table::Calls).await.unwrap();
     assert_eq!((snap.version, snap.files.len()), (2, 2));
 }
+
+#[tokio::test]
+async fn two_writers_racing_on_one_range_commit_it_once_and_the_loser_leaves_nothing() {
+    for round in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().display().to_string();
+        let (mut a, mut b) = (Lake::open(&url).unwrap(), Lake::open(&url).unwrap());
+        if round % 2 == 1 {
+            // Half the rounds race on an existing table, half on its creation.
+            a.write(&commit(1, 10, 11, &[5])).await.unwrap();
+        }
+        assert!(b.progress("file-abc", "file-abc").await.is_ok());
+        assert!(a.progress("file-abc", "file-abc").await.is_ok());
+        let (first, last) = if round % 2 == 1 { (11, 20) } else { (1, 10) };
+        let c = commit(first, last, last + 1, &[first + 2]);
+        // Both prepare and write their files, then race for the same version.
+        let (ra, rb) = tokio::join!(a.write(&c), b.write(&c));
+        let fenced = [&ra, &rb]
+            .iter()
+            .filter(|r| matches!(r, Err(ledger_lake::LakeError::Fenced { .. })))
+            .count();
+        let won = [&ra, &rb]
+            .iter()
+            .filter(|r| matches!(r, Ok(Some(_))))
+            .count();
+        assert_eq!((won, fenced), (1, 1), "round {round}: {ra:?} {rb:?}");
+
+        let mut reader = Lake::open(&url).unwrap();
+        for table in [Table::Calls, Table::DeadLetters] {
+            let snap = reader.snapshot(table).await.unwrap();
+            assert_eq!(snap.files.len(), 1 + round % 2, "round {round}");
+            let data: Vec<_> = walk(&dir.path().join(table.dir()))
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .filter(|p| !p.to_string_lossy().contains("_delta_log"))
+                .collect();
+            assert_eq!(data.len(), snap.files.len(), "the loser's files are gone");
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
