@@ -97,9 +97,14 @@ impl LakeTable {
                                 ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()))
                             })
                         };
+                        // Millisecond bounds, rounded outwards: true bounds,
+                        // which is all pruning needs (DataFusion prunes on
+                        // Exact values only). These statistics serve this
+                        // provider's pruning and are never given to the
+                        // planner, which could take them for exact values.
                         if let (Some(lo), Some(hi)) = (ts("minValues"), ts("maxValues")) {
-                            c.min_value = Precision::Inexact(lo);
-                            c.max_value = Precision::Inexact(hi);
+                            c.min_value = Precision::Exact(lo);
+                            c.max_value = Precision::Exact(hi);
                         }
                     }
                     columns.push(c);
