@@ -66,30 +66,15 @@ fn ledger(args: &[&str], envs: &[(&str, &str)]) -> String {
 
 /// What the ledger itself reports: counts and R1's (ip, model, sums) rows.
 fn own_figures(lake: &str, envs: &[(&str, &str)]) -> Value {
-    let counts: Value = serde_json::from_str(&ledger(
-        &[
-            "sql",
-            "SELECT (SELECT count(*) FROM calls) AS calls, (SELECT count(*) FROM dead_letters) AS dead_letters",
-            "--lake",
-            lake,
-            "--format",
-            "json",
-        ],
-        envs,
-    ))
-    .unwrap();
-    let r1: Value = serde_json::from_str(&ledger(
-        &[
-            "report",
-            "token-usage-by-ip-model",
-            "--lake",
-            lake,
-            "--format",
-            "json",
-        ],
-        envs,
-    ))
-    .unwrap();
+    let json = |command: &str, what: &str| -> Value {
+        let out = ledger(&[command, what, "--lake", lake, "--format", "json"], envs);
+        serde_json::from_str(&out).unwrap()
+    };
+    let counts = json(
+        "sql",
+        "SELECT (SELECT count(*) FROM calls) AS calls, (SELECT count(*) FROM dead_letters) AS dead_letters",
+    );
+    let r1 = json("report", "token-usage-by-ip-model");
     let r1: Vec<Value> = r1
         .as_array()
         .unwrap()

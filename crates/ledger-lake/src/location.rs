@@ -36,12 +36,7 @@ impl Location {
     /// `AZURITE_BLOB_STORAGE_URL` for Azurite.
     /// A path below the lake's root.
     pub fn child(&self, rel: &str) -> Path {
-        let root = self.root.as_ref();
-        if root.is_empty() {
-            Path::from(rel)
-        } else {
-            Path::from(format!("{root}/{rel}"))
-        }
+        below(&self.root, rel)
     }
 
     pub fn parse(lake: &str) -> Result<Location, LakeError> {
@@ -82,6 +77,16 @@ impl Location {
             store_url,
             display: abs.display().to_string(),
         })
+    }
+}
+
+/// `rel` (slash-separated) below `root` in an object store.
+pub fn below(root: &Path, rel: &str) -> Path {
+    let root = root.as_ref();
+    if root.is_empty() {
+        Path::from(rel)
+    } else {
+        Path::from(format!("{root}/{rel}"))
     }
 }
 

@@ -28,54 +28,28 @@ pub struct Action {
     pub commit_info: Option<serde_json::Value>,
 }
 
-impl From<Protocol> for Action {
-    fn from(p: Protocol) -> Self {
-        Action {
-            protocol: Some(p),
-            ..Default::default()
+/// `Action::from(add)` and the like: an action line holding just that.
+macro_rules! action_from {
+    ($($ty:ident => $field:ident),* $(,)?) => {$(
+        impl From<$ty> for Action {
+            fn from(v: $ty) -> Self {
+                Action {
+                    $field: Some(v),
+                    ..Default::default()
+                }
+            }
         }
-    }
+    )*};
 }
-impl From<Metadata> for Action {
-    fn from(m: Metadata) -> Self {
-        Action {
-            metadata: Some(m),
-            ..Default::default()
-        }
-    }
-}
-impl From<Add> for Action {
-    fn from(a: Add) -> Self {
-        Action {
-            add: Some(a),
-            ..Default::default()
-        }
-    }
-}
-impl From<Remove> for Action {
-    fn from(r: Remove) -> Self {
-        Action {
-            remove: Some(r),
-            ..Default::default()
-        }
-    }
-}
-impl From<Txn> for Action {
-    fn from(t: Txn) -> Self {
-        Action {
-            txn: Some(t),
-            ..Default::default()
-        }
-    }
-}
-impl From<DomainMetadata> for Action {
-    fn from(d: DomainMetadata) -> Self {
-        Action {
-            domain_metadata: Some(d),
-            ..Default::default()
-        }
-    }
-}
+
+action_from!(
+    Protocol => protocol,
+    Metadata => metadata,
+    Add => add,
+    Remove => remove,
+    Txn => txn,
+    DomainMetadata => domain_metadata,
+);
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

@@ -168,12 +168,7 @@ impl DeltaTable {
 
     /// A path below the table root.
     pub fn path(&self, rel: &str) -> Path {
-        let root = self.root.as_ref();
-        if root.is_empty() {
-            Path::from(rel)
-        } else {
-            Path::from(format!("{root}/{rel}"))
-        }
+        crate::location::below(&self.root, rel)
     }
 
     fn commit_path(&self, version: i64) -> Path {
