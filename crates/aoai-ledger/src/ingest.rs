@@ -28,10 +28,11 @@ impl std::fmt::Display for Summary {
         let r = &self.run;
         write!(
             f,
-            "events: {}  calls written: {}  partial calls: {}  dead letters: {}  duplicates ignored: {}  lines already in lake: {}",
+            "events: {}  calls written: {}  partial calls: {}  merged halves: {}  dead letters: {}  duplicates ignored: {}  lines already in lake: {}",
             r.events,
             r.calls_written,
             r.partial_calls,
+            r.merged_calls,
             r.dead_letters_written,
             r.duplicates,
             self.skipped_lines

@@ -164,6 +164,23 @@ fn deltalake_and_duckdb_read_a_local_lake_as_the_ledger_does() {
     let own = own_figures(&lake, &[]);
     assert!(own["calls"].as_u64().unwrap() > 300, "{own}");
     assert!(own["r1"].as_array().unwrap().len() > 3, "{own}");
+    // One call, one row: the halves the cuts put in different captures
+    // were merged, so the peers' counts below are of calls too.
+    let extra = ledger(
+        &[
+            "sql",
+            "SELECT count(*) - count(DISTINCT dialect || ' ' || request_id) AS extra FROM calls",
+            "--lake",
+            &lake,
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&extra).unwrap()[0]["extra"],
+        0
+    );
     let dl = peer(&deltalake, "deltalake", &lake);
     assert_same("deltalake", &own, &dl);
     assert_eq!(dl["version"], 11, "twelve commits");

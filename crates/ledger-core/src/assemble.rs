@@ -31,7 +31,7 @@ impl Default for AssembleOptions {
 }
 
 /// Merge order of roles: the richest envelope first; first value wins.
-const MERGE_ORDER: [Role; 6] = [
+pub const MERGE_ORDER: [Role; 6] = [
     Role::GatewayLog,
     Role::Whole,
     Role::Request,
@@ -363,14 +363,44 @@ fn request_truncated_chunks(warnings: &[String]) -> bool {
 }
 
 fn missing_parts(r: &Released) -> String {
-    let roles: Vec<&str> = r
-        .call
-        .parts
-        .iter()
-        .map(|h| role_name(h.fragment.role))
-        .collect();
-    format!("partial call: flushed with only [{}]", roles.join(", "))
+    partial_warning(r.call.parts.iter().map(|h| h.fragment.role))
 }
+
+/// How a partial record's warnings say which parts it was flushed with;
+/// [`flushed_roles`] reads it back.
+const PARTIAL_PREFIX: &str = "partial call: flushed with only [";
+
+/// The warning of a call flushed partial with the parts of `roles`.
+pub fn partial_warning(roles: impl Iterator<Item = Role>) -> String {
+    let names: Vec<&str> = roles.map(role_name).collect();
+    format!("{PARTIAL_PREFIX}{}]", names.join(", "))
+}
+
+/// Whether a warning is the one [`partial_warning`] writes.
+pub fn is_partial_warning(warning: &str) -> bool {
+    warning.starts_with(PARTIAL_PREFIX)
+}
+
+/// The parts a partial record was flushed with, as its warning names them.
+pub fn flushed_roles(warnings: &[String]) -> Option<Vec<Role>> {
+    let list = warnings
+        .iter()
+        .find_map(|w| w.strip_prefix(PARTIAL_PREFIX)?.strip_suffix(']'))?;
+    Some(
+        list.split(", ")
+            .filter_map(|name| ALL_ROLES.into_iter().find(|r| role_name(*r) == name))
+            .collect(),
+    )
+}
+
+const ALL_ROLES: [Role; 6] = [
+    Role::Request,
+    Role::Response,
+    Role::Error,
+    Role::Whole,
+    Role::GatewayLog,
+    Role::LlmLog,
+];
 
 /// A role as warnings name it.
 fn role_name(role: Role) -> &'static str {

@@ -53,32 +53,22 @@ impl PendingCall {
 
     /// True when every part the dialect promises is present.
     pub fn is_complete(&self) -> bool {
-        match self.completeness() {
-            Completeness::OneEvent => self.has(Role::Whole),
-            Completeness::GatewayLogWhenFlushed => false,
-            Completeness::Halves => {
-                let request =
-                    self.has(Role::Request) && chunks_complete(self.bodies(Role::Request, true));
-                let error = self.has(Role::Error);
-                let response =
-                    self.has(Role::Response) && chunks_complete(self.bodies(Role::Response, false));
-                request && (response || error)
-            }
-        }
+        roles_complete(self.dialect, |role| self.has_whole(role), false)
     }
 
     /// Whether a call flushed by time counts as complete anyway.
     pub fn is_complete_when_flushed(&self) -> bool {
-        match self.completeness() {
-            Completeness::GatewayLogWhenFlushed => self.has(Role::GatewayLog),
-            _ => self.is_complete(),
-        }
+        roles_complete(self.dialect, |role| self.has_whole(role), true)
     }
 
-    /// The dialect's rule ([`crate::dialects::DIALECTS`]); a dialect
-    /// missing from the table waits for both halves, the strictest rule.
-    fn completeness(&self) -> Completeness {
-        dialects::spec(self.dialect).map_or(Completeness::Halves, |s| s.completeness)
+    /// Whether a part of this role is here with all its body chunks.
+    fn has_whole(&self, role: Role) -> bool {
+        self.has(role)
+            && match role {
+                Role::Request => chunks_complete(self.bodies(Role::Request, true)),
+                Role::Response => chunks_complete(self.bodies(Role::Response, false)),
+                _ => true,
+            }
     }
 
     fn bodies(&self, role: Role, request: bool) -> impl Iterator<Item = &BodyPart> {
@@ -92,6 +82,21 @@ impl PendingCall {
                     h.fragment.response_body.as_ref()
                 }
             })
+    }
+}
+
+/// Whether a call of `dialect` that has the (whole) parts `has` says yes
+/// to is complete by its dialect's rule ([`crate::dialects::DIALECTS`]; a
+/// dialect missing from the table waits for both halves, the strictest
+/// rule). `flushed`: the call was released by time. The correlator and
+/// the merge of records committed apart ([`crate::merge`]) both decide
+/// completeness here.
+pub fn roles_complete(dialect: Dialect, has: impl Fn(Role) -> bool, flushed: bool) -> bool {
+    let completeness = dialects::spec(dialect).map_or(Completeness::Halves, |s| s.completeness);
+    match completeness {
+        Completeness::OneEvent => has(Role::Whole),
+        Completeness::GatewayLogWhenFlushed => flushed && has(Role::GatewayLog),
+        Completeness::Halves => has(Role::Request) && (has(Role::Response) || has(Role::Error)),
     }
 }
 

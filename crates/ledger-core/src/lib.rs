@@ -45,6 +45,7 @@ pub mod error;
 pub(crate) mod json_repair;
 pub mod ledger;
 pub mod limits;
+pub mod merge;
 pub mod model;
 pub mod operations;
 pub mod redact;

@@ -34,7 +34,7 @@ mod location;
 pub mod schema;
 mod sink;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -43,7 +43,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use ledger_core::checkpoint::SeqRange;
-use ledger_core::{CallRecord, Checkpoint, Commit, DeadLetter};
+use ledger_core::{CallRecord, Checkpoint, Commit, Dialect, merge};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -157,6 +157,8 @@ pub struct WriteSummary {
     pub calls: u64,
     /// Of `calls`, those flushed incomplete.
     pub partial_calls: u64,
+    /// Earlier rows of the same calls merged into this write's records.
+    pub merged_calls: u64,
     pub dead_letters: u64,
     pub files: u64,
 }
@@ -197,6 +199,9 @@ pub struct Lake {
     dead_letters: TableState,
     layout_checked: bool,
     zstd_level: i32,
+    /// Per calls file holding partial rows: their call identities. Files
+    /// never change, so each is read once.
+    partial_index: HashMap<String, Vec<(Dialect, String)>>,
 }
 
 impl Lake {
@@ -235,6 +240,7 @@ impl Lake {
             location,
             layout_checked: false,
             zstd_level: LakeSettings::default().zstd_level,
+            partial_index: HashMap::new(),
         }
     }
 
@@ -357,6 +363,7 @@ impl Lake {
                 wrote = true;
                 summary.calls += s.calls;
                 summary.partial_calls += s.partial_calls;
+                summary.merged_calls += s.merged_calls;
                 summary.dead_letters += s.dead_letters;
                 summary.files += s.files;
             }
@@ -390,49 +397,7 @@ impl Lake {
         };
 
         let sid = stream_dir(source, partition);
-        let name = format!(
-            "part-{sid}-{:020}-{:020}-{}.zstd.parquet",
-            part.first,
-            part.last(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let mut adds = Vec::new();
-        let mut summary = WriteSummary::default();
-        match table {
-            Table::Calls => {
-                let mut by_date: BTreeMap<Option<String>, Vec<&CallRecord>> = BTreeMap::new();
-                for r in &part.records {
-                    by_date
-                        .entry(date_of(r.item.request_time.or(r.item.response_time)))
-                        .or_default()
-                        .push(&r.item);
-                }
-                for (date, records) in &by_date {
-                    let batch = schema::calls_batch(records)?;
-                    let partial = records.iter().filter(|r| !r.complete).count();
-                    adds.push(self.put_file(table, date, &name, &batch, partial).await?);
-                }
-                summary.calls = part.records.len() as u64;
-                summary.partial_calls =
-                    part.records.iter().filter(|r| !r.item.complete).count() as u64;
-            }
-            Table::DeadLetters => {
-                let mut by_date: BTreeMap<Option<String>, Vec<&DeadLetter>> = BTreeMap::new();
-                for d in &part.dead_letters {
-                    by_date
-                        .entry(date_of(d.item.enqueued_time.or(Some(d.item.received_time))))
-                        .or_default()
-                        .push(&d.item);
-                }
-                for (date, items) in &by_date {
-                    let batch = schema::dead_letters_batch(items)?;
-                    adds.push(self.put_file(table, date, &name, &batch, 0).await?);
-                }
-                summary.dead_letters = part.dead_letters.len() as u64;
-            }
-        }
-        summary.files = adds.len() as u64;
-
+        let domain = progress_domain(source, partition);
         let progress = Progress {
             checkpoint: part.checkpoint.clone(),
             first: part.first,
@@ -442,65 +407,222 @@ impl Lake {
             written_at: Utc::now(),
         };
         let progress_json = serde_json::to_string(&progress).map_err(|e| LakeError::Progress {
-            domain: progress_domain(source, partition),
+            domain: domain.clone(),
             reason: e.to_string(),
         })?;
         let now = progress.written_at.timestamp_millis();
-        let mut body: Vec<Action> = adds.into_iter().map(Action::from).collect();
-        body.push(
-            Txn {
-                app_id: app_id.clone(),
-                version: part.last(),
-                last_updated: Some(now),
-            }
-            .into(),
-        );
-        body.push(
-            DomainMetadata {
-                domain: progress_domain(source, partition),
-                configuration: progress_json,
-                removed: false,
-            }
-            .into(),
-        );
-        let info = IngestCommit {
-            operation: "ingest".into(),
-            source: source.to_string(),
-            partition: partition.to_string(),
-            first: part.first,
-            last: part.last(),
-            calls: progress.calls,
-            dead_letters: progress.dead_letters,
-            lost: progress.lost.clone(),
-        };
-        body.push(commit_info(now, &info)?);
 
+        // Planned again when another writer's commit changes the rows a
+        // merge reads.
         loop {
-            let state = self.state(table);
-            let snap = state.snapshot.get_or_insert_with(Snapshot::default);
-            let version = snap.version + 1;
-            let mut actions = schema_actions(&state.table, snap, table)?;
-            actions.extend(body.iter().cloned());
-            if state.table.try_commit(version, &actions).await? {
-                snap.apply(&actions);
-                snap.version = version;
-                if version > 0 && version % delta::CHECKPOINT_INTERVAL == 0 {
-                    // A missing checkpoint only slows the next open down.
-                    if let Err(e) = state.table.write_checkpoint(snap).await {
-                        tracing::warn!(table = table.dir(), version, error = %e, "checkpoint not written");
+            let name = format!(
+                "part-{sid}-{:020}-{:020}-{}.zstd.parquet",
+                part.first,
+                part.last(),
+                uuid::Uuid::new_v4().simple()
+            );
+            let mut actions_of_data: Vec<Action> = Vec::new();
+            let mut summary = WriteSummary::default();
+            let mut plan = None;
+            match table {
+                Table::Calls => {
+                    let incoming = part.records.iter().map(|r| r.item.clone()).collect();
+                    let p = self.plan_merge(incoming).await?;
+                    let rows: Vec<&CallRecord> = p.kept.iter().chain(&p.records).collect();
+                    for (date, records) in by_date(rows, |r| r.request_time.or(r.response_time)) {
+                        let batch = schema::calls_batch(&records)?;
+                        let partial = records.iter().filter(|r| !r.complete).count();
+                        let add = self.put_file(table, &date, &name, &batch, partial).await?;
+                        actions_of_data.push(add.into());
                     }
+                    actions_of_data.extend(p.removes.iter().map(|a| Action::from(a.removal(now))));
+                    summary.calls = part.records.len() as u64;
+                    summary.partial_calls = p.records.iter().filter(|r| !r.complete).count() as u64;
+                    summary.merged_calls = p.merged;
+                    plan = Some(p);
                 }
-                state.known.insert(key, Some(part.last()));
-                return Ok(Some(summary));
+                Table::DeadLetters => {
+                    let items = part.dead_letters.iter().map(|d| &d.item);
+                    for (date, items) in
+                        by_date(items, |d| d.enqueued_time.or(Some(d.received_time)))
+                    {
+                        let batch = schema::dead_letters_batch(&items)?;
+                        let add = self.put_file(table, &date, &name, &batch, 0).await?;
+                        actions_of_data.push(add.into());
+                    }
+                    summary.dead_letters = part.dead_letters.len() as u64;
+                }
             }
-            // Another writer took this version: read it, then retry unless
-            // it committed this partition past us.
-            state.table.update(snap).await?;
-            if let Err(e) = self.check_fence(table, commit, &app_id, ours) {
-                self.delete_uncommitted(table, &body).await;
-                return Err(e);
+            summary.files = actions_of_data.iter().filter(|a| a.add.is_some()).count() as u64;
+
+            let mut body = actions_of_data;
+            body.push(
+                Txn {
+                    app_id: app_id.clone(),
+                    version: part.last(),
+                    last_updated: Some(now),
+                }
+                .into(),
+            );
+            body.push(
+                DomainMetadata {
+                    domain: domain.clone(),
+                    configuration: progress_json.clone(),
+                    removed: false,
+                }
+                .into(),
+            );
+            let info = IngestCommit {
+                operation: "ingest".into(),
+                source: source.to_string(),
+                partition: partition.to_string(),
+                first: part.first,
+                last: part.last(),
+                calls: progress.calls,
+                dead_letters: progress.dead_letters,
+                merged: summary.merged_calls,
+                lost: progress.lost.clone(),
+            };
+            body.push(commit_info(now, &info)?);
+
+            loop {
+                let state = self.state(table);
+                let snap = state.snapshot.get_or_insert_with(Snapshot::default);
+                let version = snap.version + 1;
+                let mut actions = schema_actions(&state.table, snap, table)?;
+                actions.extend(body.iter().cloned());
+                if state.table.try_commit(version, &actions).await? {
+                    snap.apply(&actions);
+                    snap.version = version;
+                    if version > 0 && version % delta::CHECKPOINT_INTERVAL == 0 {
+                        // A missing checkpoint only slows the next open down.
+                        if let Err(e) = state.table.write_checkpoint(snap).await {
+                            tracing::warn!(table = table.dir(), version, error = %e, "checkpoint not written");
+                        }
+                    }
+                    state.known.insert(key, Some(part.last()));
+                    if let Some(p) = &plan {
+                        for removed in &p.removes {
+                            self.partial_index.remove(&removed.path);
+                        }
+                    }
+                    return Ok(Some(summary));
+                }
+                // Another writer took this version: read it, then retry unless
+                // it committed this partition past us, or changed the rows
+                // our merge read.
+                state.table.update(snap).await?;
+                if let Err(e) = self.check_fence(table, commit, &app_id, ours) {
+                    self.delete_uncommitted(table, &body).await;
+                    return Err(e);
+                }
+                if plan.as_ref().is_some_and(|p| self.merge_is_stale(p)) {
+                    self.delete_uncommitted(table, &body).await;
+                    break;
+                }
             }
         }
+    }
+
+    /// Merges the incoming records of one call among themselves, then with
+    /// the partial rows of their calls already in the table. Only files
+    /// tagged [`PARTIAL_ROWS_TAG`] in the records' dates (and the days
+    /// either side) are read, and each file's partial identities are read
+    /// once per writer: complete rows pass through untouched.
+    async fn plan_merge(&mut self, incoming: Vec<CallRecord>) -> Result<MergePlan, LakeError> {
+        let given = incoming.len();
+        let mut records = merge::merge_all(incoming);
+        let dates = search_dates(&records);
+        let snap = self.calls.snapshot.get_or_insert_with(Snapshot::default);
+        let candidates: Vec<Add> = snap
+            .files
+            .values()
+            .filter(|a| partial_rows(a) > 0 && dates.contains(&file_date(a)))
+            .cloned()
+            .collect();
+        let seen = candidates.iter().map(|a| a.path.clone()).collect();
+        let at: HashMap<(Dialect, String), usize> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.dialect, r.request_id.clone()), i))
+            .collect();
+        let mut plan = MergePlan {
+            removes: Vec::new(),
+            kept: Vec::new(),
+            records: Vec::new(),
+            merged: given.saturating_sub(records.len()) as u64,
+            seen,
+            dates,
+        };
+        for add in candidates {
+            let mut rows = None;
+            if !self.partial_index.contains_key(&add.path) {
+                let read = self.read_calls_file(&add).await?;
+                let ids = read
+                    .iter()
+                    .filter(|r| !r.complete)
+                    .map(|r| (r.dialect, r.request_id.clone()))
+                    .collect();
+                self.partial_index.insert(add.path.clone(), ids);
+                rows = Some(read);
+            }
+            let touched = self
+                .partial_index
+                .get(&add.path)
+                .is_some_and(|ids| ids.iter().any(|id| at.contains_key(id)));
+            if !touched {
+                continue;
+            }
+            let rows = match rows {
+                Some(rows) => rows,
+                None => self.read_calls_file(&add).await?,
+            };
+            for row in rows {
+                let id = (row.dialect, row.request_id.clone());
+                match at.get(&id) {
+                    Some(&i) if !row.complete => {
+                        records[i] = merge::merge(&row, &records[i]);
+                        plan.merged += 1;
+                    }
+                    _ => plan.kept.push(row),
+                }
+            }
+            plan.removes.push(add);
+        }
+        plan.records = records;
+        Ok(plan)
+    }
+
+    /// Whether the rows a merge plan read have changed since it was made:
+    /// a file it rewrites is gone, or partial rows came or went in its dates.
+    fn merge_is_stale(&self, plan: &MergePlan) -> bool {
+        let Some(snap) = self.calls.snapshot.as_ref() else {
+            return true;
+        };
+        let now: BTreeSet<&String> = snap
+            .files
+            .values()
+            .filter(|a| partial_rows(a) > 0 && plan.dates.contains(&file_date(a)))
+            .map(|a| &a.path)
+            .collect();
+        plan.removes
+            .iter()
+            .any(|a| !snap.files.contains_key(&a.path))
+            || now.len() != plan.seen.len()
+            || now.iter().any(|p| !plan.seen.contains(*p))
+    }
+
+    /// The records of one data file of the calls table.
+    async fn read_calls_file(&self, add: &Add) -> Result<Vec<CallRecord>, LakeError> {
+        let path = self.calls.table.path(&add.path);
+        let bytes = self.store().get(&path).await?.bytes().await?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+            .build()?;
+        let mut out = Vec::new();
+        for batch in reader {
+            out.extend(schema::calls_from_batch(&batch?)?);
+        }
+        Ok(out)
     }
 
     /// Fails when the table's transaction for the partition is past `ours`.
@@ -621,6 +743,10 @@ pub struct IngestCommit {
     pub last: i64,
     pub calls: u64,
     pub dead_letters: u64,
+    /// Earlier rows of the same calls merged into this commit's records
+    /// (their files were rewritten without them).
+    #[serde(default)]
+    pub merged: u64,
     #[serde(default)]
     pub lost: Vec<SeqRange>,
 }
@@ -647,9 +773,10 @@ fn commit_info(now: i64, info: &IngestCommit) -> Result<Action, LakeError> {
     Ok(Action {
         commit_info: Some(serde_json::json!({
             "timestamp": now,
-            "operation": "WRITE",
+            // A commit that merges late halves rewrites files: a MERGE.
+            "operation": if info.merged > 0 { "MERGE" } else { "WRITE" },
             "operationParameters": {"mode": "Append", "partitionBy": format!("[\"{PARTITION_COLUMN}\"]")},
-            "isBlindAppend": true,
+            "isBlindAppend": info.merged == 0,
             "engineInfo": concat!("aoai-ledger/", env!("CARGO_PKG_VERSION")),
             COMMIT_INFO_KEY: ledger,
         })),
@@ -772,4 +899,69 @@ pub fn partition_dir(partition: &str) -> String {
             }
         })
         .collect()
+}
+
+/// What a commit of the calls table merges: the incoming records, each
+/// merged with the earlier partial rows of its call, and the files those
+/// rows were in, rewritten with the rest of their rows.
+struct MergePlan {
+    /// Files replaced by the commit (their kept rows are written again).
+    removes: Vec<Add>,
+    kept: Vec<CallRecord>,
+    records: Vec<CallRecord>,
+    /// Records merged into another: incoming ones into each other, and
+    /// earlier rows into incoming ones.
+    merged: u64,
+    /// The partial-row files of `dates` when the plan was made.
+    seen: BTreeSet<String>,
+    dates: BTreeSet<Option<String>>,
+}
+
+/// Rows grouped by their `date` partition, in date order.
+fn by_date<'a, T>(
+    rows: impl IntoIterator<Item = &'a T>,
+    time: impl Fn(&T) -> Option<DateTime<Utc>>,
+) -> BTreeMap<Option<String>, Vec<&'a T>> {
+    let mut out: BTreeMap<Option<String>, Vec<&'a T>> = BTreeMap::new();
+    for r in rows {
+        out.entry(date_of(time(r))).or_default().push(r);
+    }
+    out
+}
+
+/// The partitions where an earlier row of these calls can be: each
+/// record's date and the days either side (a half's own time may fall
+/// across midnight from its other half's).
+fn search_dates(records: &[CallRecord]) -> BTreeSet<Option<String>> {
+    let mut out = BTreeSet::new();
+    for r in records {
+        match r.request_time.or(r.response_time) {
+            Some(t) => {
+                for days in [-1, 0, 1] {
+                    out.insert(date_of(Some(t + chrono::Duration::days(days))));
+                }
+            }
+            None => {
+                out.insert(None);
+            }
+        }
+    }
+    out
+}
+
+/// A data file's `date` partition value.
+fn file_date(add: &Add) -> Option<String> {
+    add.partition_values
+        .get(PARTITION_COLUMN)
+        .cloned()
+        .flatten()
+}
+
+/// How many partial rows a calls file holds, as its tag says.
+fn partial_rows(add: &Add) -> u64 {
+    add.tags
+        .as_ref()
+        .and_then(|t| t.get(PARTIAL_ROWS_TAG).cloned().flatten())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }

@@ -155,6 +155,100 @@ fn array_of<R>(
     })
 }
 
+/// The records of a `calls` batch: the inverse of [`calls_batch`], read
+/// through the same column table (each cell becomes the value the record's
+/// serde form has under the column's name). A column the batch lacks (a
+/// file older than the column) reads as a default record has it: null, a
+/// false flag, no warnings.
+pub fn calls_from_batch(batch: &RecordBatch) -> Result<Vec<CallRecord>, ArrowError> {
+    rows_of(CALL_COLUMNS, batch)
+}
+
+fn rows_of<R: serde::de::DeserializeOwned + serde::Serialize + Default>(
+    columns: &[Column<R>],
+    batch: &RecordBatch,
+) -> Result<Vec<R>, ArrowError> {
+    use serde_json::{Map, Value};
+    let json = |e: serde_json::Error| ArrowError::ExternalError(Box::new(e));
+    // A missing cell takes the value of a default row.
+    let Value::Object(defaults) = serde_json::to_value(R::default()).map_err(json)? else {
+        return Err(ArrowError::SchemaError("rows must be structs".into()));
+    };
+    let mut rows: Vec<Map<String, Value>> = vec![Map::new(); batch.num_rows()];
+    for c in columns {
+        let array = batch.column_by_name(c.name);
+        for (i, row) in rows.iter_mut().enumerate() {
+            let value = match array {
+                Some(a) if a.is_valid(i) => cell(c, a, i)?,
+                _ => defaults.get(c.name).cloned().unwrap_or(Value::Null),
+            };
+            row.insert(c.name.to_string(), value);
+        }
+    }
+    rows.into_iter()
+        .map(|row| serde_json::from_value(Value::Object(row)).map_err(json))
+        .collect()
+}
+
+/// One valid cell as the serde value of its field.
+fn cell<R>(
+    column: &Column<R>,
+    array: &ArrayRef,
+    i: usize,
+) -> Result<serde_json::Value, ArrowError> {
+    use arrow::array::{
+        Array, AsArray, BinaryArray, BooleanArray, Decimal128Array, Float64Array, Int32Array,
+        Int64Array, TimestampMicrosecondArray,
+    };
+    use serde_json::Value;
+    fn typed<'a, T: Array + 'static>(name: &str, array: &'a ArrayRef) -> Result<&'a T, ArrowError> {
+        array.as_any().downcast_ref::<T>().ok_or_else(|| {
+            ArrowError::SchemaError(format!("column {name} has type {}", array.data_type()))
+        })
+    }
+    let name = column.name;
+    Ok(match column.read {
+        Read::Text(_) | Read::LossyText(_) => {
+            Value::String(array.as_string_opt::<i32>().map_or_else(
+                || {
+                    Err(ArrowError::SchemaError(format!(
+                        "column {name} is not text"
+                    )))
+                },
+                |a| Ok(a.value(i).to_string()),
+            )?)
+        }
+        Read::StringList(_) => {
+            let text = array
+                .as_string_opt::<i32>()
+                .ok_or_else(|| ArrowError::SchemaError(format!("column {name} is not text")))?
+                .value(i);
+            serde_json::from_str(text).map_err(|e| ArrowError::ExternalError(Box::new(e)))?
+        }
+        Read::Int32(_) => Value::from(typed::<Int32Array>(name, array)?.value(i)),
+        Read::Int64(_) => Value::from(typed::<Int64Array>(name, array)?.value(i)),
+        Read::Float64(_) => Value::from(typed::<Float64Array>(name, array)?.value(i)),
+        Read::Bool(_) => Value::Bool(typed::<BooleanArray>(name, array)?.value(i)),
+        Read::Timestamp(_) => {
+            let micros = typed::<TimestampMicrosecondArray>(name, array)?.value(i);
+            let t = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+                ArrowError::ComputeError(format!("column {name}: {micros} µs is out of range"))
+            })?;
+            serde_json::to_value(t).map_err(|e| ArrowError::ExternalError(Box::new(e)))?
+        }
+        Read::Decimal(_) => {
+            let a = typed::<Decimal128Array>(name, array)?;
+            let scale = u32::try_from(a.scale())
+                .map_err(|_| ArrowError::SchemaError(format!("column {name}: negative scale")))?;
+            let d = Decimal::try_from_i128_with_scale(a.value(i), scale)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+            Value::String(d.normalize().to_string())
+        }
+        Read::Binary(_) => serde_json::to_value(typed::<BinaryArray>(name, array)?.value(i))
+            .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+    })
+}
+
 /// The value in units of `10^-scale`, or none when it cannot be held at
 /// that scale.
 fn decimal_units(mut d: Decimal, scale: u8) -> Option<i128> {
@@ -309,6 +403,37 @@ mod tests {
             .unwrap()
             .as_boolean();
         assert!(flags.value(0) && !flags.value(1));
+    }
+
+    #[test]
+    fn records_read_back_from_their_batch() {
+        use chrono::{TimeZone, Utc};
+        use ledger_core::{Dialect, Operation, UsageSource};
+        let full = CallRecord {
+            request_id: "r1".into(),
+            dialect: Dialect::AzureMonitor,
+            operation: Operation::Chat,
+            usage_source: UsageSource::Reported,
+            request_time: Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).single(),
+            response_time: Some(Utc.timestamp_micros(1_763_632_801_123_456).unwrap()),
+            status_code: Some(200),
+            prompt_tokens: Some(7),
+            temperature: Some(0.25),
+            cost: Some(Decimal::new(12345, 8)),
+            content_filtered: true,
+            complete: true,
+            prompt_text: Some("[]".into()),
+            warnings: vec!["a \"b\"".into(), "c".into()],
+            ..Default::default()
+        };
+        let empty = CallRecord::default();
+        let batch = calls_batch(&[&full, &empty]).unwrap();
+        assert_eq!(calls_from_batch(&batch).unwrap(), vec![full.clone(), empty]);
+        // A file older than a column reads it as missing.
+        let older = batch.project(&[0, 2, 3, 4, 5]).unwrap();
+        let back = calls_from_batch(&older).unwrap();
+        assert_eq!(back[0].request_id, "r1");
+        assert_eq!((back[0].complete, back[0].warnings.len()), (false, 0));
     }
 
     #[test]

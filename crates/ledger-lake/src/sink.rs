@@ -27,6 +27,7 @@ impl Sink for Lake {
             Ok(w) => Ok(w.map_or_else(Written::default, |w| Written {
                 calls: w.calls,
                 partial_calls: w.partial_calls,
+                merged_calls: w.merged_calls,
                 dead_letters: w.dead_letters,
             })),
             Err(e) => Err(self.sink_error(e)),

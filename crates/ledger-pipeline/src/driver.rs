@@ -27,6 +27,8 @@ pub struct Summary {
     pub events: u64,
     pub calls_written: u64,
     pub partial_calls: u64,
+    /// Calls merged with another copy of their call in a sink.
+    pub merged_calls: u64,
     pub dead_letters_written: u64,
     pub duplicates: u64,
     /// Commits that stored something in at least one sink.
@@ -42,6 +44,7 @@ impl std::ops::AddAssign for Summary {
         self.events += o.events;
         self.calls_written += o.calls_written;
         self.partial_calls += o.partial_calls;
+        self.merged_calls += o.merged_calls;
         self.dead_letters_written += o.dead_letters_written;
         self.duplicates += o.duplicates;
         self.commits += o.commits;
@@ -209,6 +212,7 @@ impl Pipeline {
             events = summary.events,
             calls = summary.calls_written,
             partial = summary.partial_calls,
+            merged = summary.merged_calls,
             dead_letters = summary.dead_letters_written,
             "run done"
         );
@@ -337,6 +341,7 @@ impl Outlet<'_, '_> {
             // sink ends with the same records.
             stored.calls = stored.calls.max(w.calls);
             stored.partial_calls = stored.partial_calls.max(w.partial_calls);
+            stored.merged_calls = stored.merged_calls.max(w.merged_calls);
             stored.dead_letters = stored.dead_letters.max(w.dead_letters);
         }
         if any {
@@ -344,6 +349,7 @@ impl Outlet<'_, '_> {
         }
         self.summary.calls_written += stored.calls;
         self.summary.partial_calls += stored.partial_calls;
+        self.summary.merged_calls += stored.merged_calls;
         self.summary.dead_letters_written += stored.dead_letters;
         Ok(())
     }

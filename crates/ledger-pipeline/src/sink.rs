@@ -7,8 +7,11 @@ use ledger_core::{Checkpoint, Commit};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Written {
     pub calls: u64,
-    /// Of `calls`, those flushed incomplete.
+    /// Of `calls`, those still incomplete once stored.
     pub partial_calls: u64,
+    /// Of `calls`, those merged with another copy of their call (the
+    /// other half of a call flushed as partial): one row per call.
+    pub merged_calls: u64,
     pub dead_letters: u64,
 }
 

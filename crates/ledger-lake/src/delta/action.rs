@@ -148,6 +148,21 @@ pub struct Add {
     pub tags: Option<BTreeMap<String, Option<String>>>,
 }
 
+impl Add {
+    /// The `remove` action that takes this file out of the table at `now`
+    /// (ms since the epoch).
+    pub fn removal(&self, now: i64) -> Remove {
+        Remove {
+            path: self.path.clone(),
+            deletion_timestamp: Some(now),
+            data_change: true,
+            extended_file_metadata: None,
+            partition_values: Some(self.partition_values.clone()),
+            size: Some(self.size),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Remove {
