@@ -291,3 +291,68 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A call's halves committed at once from two partitions by two writers:
+/// whichever commits second sees the other's partial row (it re-plans when
+/// the race shows it one) and merges, so the call is one complete row.
+#[tokio::test]
+async fn halves_racing_from_two_partitions_end_as_one_row() {
+    use ledger_core::Role;
+    use ledger_core::assemble::partial_warning;
+    for round in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().display().to_string();
+        let (mut a, mut b) = (Lake::open(&url).unwrap(), Lake::open(&url).unwrap());
+        let half = |partition: &str, role: Role| {
+            let mut r = record("split");
+            r.eh_partition = partition.into();
+            r.complete = false;
+            r.warnings = vec![partial_warning([role].into_iter())];
+            if role == Role::Request {
+                r.status_code = None;
+                r.prompt_text = Some("[]".into());
+            } else {
+                r.response_text = Some("hello".into());
+            }
+            let mut c = commit(1, 10, 11, &[]);
+            c.checkpoint.partition = partition.into();
+            c.records = vec![Owned { owner: 2, item: r }];
+            c.dead_letters.clear();
+            c
+        };
+        let (req, resp) = (half("p0", Role::Request), half("p1", Role::Response));
+        assert!(a.progress("file-abc", "p0").await.is_ok());
+        assert!(b.progress("file-abc", "p1").await.is_ok());
+        let (ra, rb) = if round % 2 == 0 {
+            tokio::join!(a.write(&req), b.write(&resp))
+        } else {
+            let (rb, ra) = tokio::join!(b.write(&resp), a.write(&req));
+            (ra, rb)
+        };
+        let merged = ra.unwrap().unwrap().merged_calls + rb.unwrap().unwrap().merged_calls;
+        assert_eq!(merged, 1, "round {round}");
+
+        let mut reader = Lake::open(&url).unwrap();
+        let snap = reader.snapshot(Table::Calls).await.unwrap();
+        assert_eq!(
+            snap.files.len(),
+            1,
+            "round {round}: the first half's file is replaced"
+        );
+        let add = snap.files.values().next().unwrap();
+        let bytes = std::fs::read(dir.path().join("calls").join(&add.path)).unwrap();
+        let rows: Vec<CallRecord> =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                bytes::Bytes::from(bytes),
+            )
+            .unwrap()
+            .build()
+            .unwrap()
+            .flat_map(|b| ledger_lake::schema::calls_from_batch(&b.unwrap()).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 1, "round {round}");
+        assert!(rows[0].complete);
+        assert_eq!(rows[0].prompt_text.as_deref(), Some("[]"));
+        assert_eq!(rows[0].response_text.as_deref(), Some("hello"));
+    }
+}
