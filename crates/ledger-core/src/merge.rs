@@ -31,7 +31,9 @@
 //! assert_eq!(one, merge::merge(&response, &request));
 //! ```
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use crate::assemble::{MERGE_ORDER, flushed_roles, is_partial_warning, partial_warning};
 use crate::correlate::roles_complete;
@@ -331,18 +333,19 @@ fn span(r: &CallRecord) -> String {
 }
 
 /// Merges every group of records of one call in `records` into one,
-/// keeping the order of each group's first record.
-pub fn merge_all(records: Vec<CallRecord>) -> Vec<CallRecord> {
-    let mut out: Vec<CallRecord> = Vec::with_capacity(records.len());
-    let mut at: std::collections::HashMap<(Dialect, String), usize> =
-        std::collections::HashMap::new();
+/// keeping the order of each group's first record. A record alone in its
+/// group is passed through as it is, not copied.
+pub fn merge_all<'a>(
+    records: impl IntoIterator<Item = &'a CallRecord>,
+) -> Vec<Cow<'a, CallRecord>> {
+    let mut out: Vec<Cow<'a, CallRecord>> = Vec::new();
+    let mut at: HashMap<(Dialect, &'a str), usize> = HashMap::new();
     for r in records {
-        let key = (r.dialect, r.request_id.clone());
-        match at.get(&key) {
-            Some(&i) => out[i] = merge(&out[i], &r),
+        match at.get(&identity(r)) {
+            Some(&i) => out[i] = Cow::Owned(merge(&out[i], r)),
             None => {
-                at.insert(key, out.len());
-                out.push(r);
+                at.insert(identity(r), out.len());
+                out.push(Cow::Borrowed(r));
             }
         }
     }
@@ -507,9 +510,10 @@ mod tests {
             complete: true,
             ..Default::default()
         };
-        let out = merge_all(vec![request(), other.clone(), response()]);
+        let given = [request(), other.clone(), response()];
+        let out = merge_all(&given);
         assert_eq!(out.len(), 2);
         assert!(out[0].complete);
-        assert_eq!(out[1], other);
+        assert!(matches!(out[1], Cow::Borrowed(r) if *r == other));
     }
 }

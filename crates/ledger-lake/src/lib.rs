@@ -34,6 +34,7 @@ mod location;
 pub mod schema;
 mod sink;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -157,7 +158,8 @@ pub struct WriteSummary {
     pub calls: u64,
     /// Of `calls`, those flushed incomplete.
     pub partial_calls: u64,
-    /// Earlier rows of the same calls merged into this write's records.
+    /// Records merged with another copy of their call (in this write, or
+    /// an earlier partial row).
     pub merged_calls: u64,
     pub dead_letters: u64,
     pub files: u64,
@@ -426,9 +428,11 @@ impl Lake {
             let mut plan = None;
             match table {
                 Table::Calls => {
-                    let incoming = part.records.iter().map(|r| r.item.clone()).collect();
-                    let p = self.plan_merge(incoming).await?;
-                    let rows: Vec<&CallRecord> = p.kept.iter().chain(&p.records).collect();
+                    let p = self
+                        .plan_merge(part.records.iter().map(|r| &r.item))
+                        .await?;
+                    let merged = p.records.iter().map(|r| r.as_ref());
+                    let rows: Vec<&CallRecord> = p.kept.iter().chain(merged).collect();
                     for (date, records) in by_date(rows, |r| r.request_time.or(r.response_time)) {
                         let batch = schema::calls_batch(&records)?;
                         let partial = records.iter().filter(|r| !r.complete).count();
@@ -472,18 +476,10 @@ impl Lake {
                 }
                 .into(),
             );
-            let info = IngestCommit {
-                operation: "ingest".into(),
-                source: source.to_string(),
-                partition: partition.to_string(),
-                first: part.first,
-                last: part.last(),
-                calls: progress.calls,
-                dead_letters: progress.dead_letters,
-                merged: summary.merged_calls,
-                lost: progress.lost.clone(),
-            };
-            body.push(commit_info(now, &info)?);
+            body.push(commit_info(
+                now,
+                &IngestCommit::of(&progress, summary.merged_calls),
+            )?);
 
             loop {
                 let state = self.state(table);
@@ -529,10 +525,13 @@ impl Lake {
     /// tagged [`PARTIAL_ROWS_TAG`] in the records' dates (and the days
     /// either side) are read, and each file's partial identities are read
     /// once per writer: complete rows pass through untouched.
-    async fn plan_merge(&mut self, incoming: Vec<CallRecord>) -> Result<MergePlan, LakeError> {
+    async fn plan_merge<'a>(
+        &mut self,
+        incoming: impl ExactSizeIterator<Item = &'a CallRecord>,
+    ) -> Result<MergePlan<'a>, LakeError> {
         let given = incoming.len();
         let mut records = merge::merge_all(incoming);
-        let dates = search_dates(&records);
+        let dates = search_dates(records.iter().map(|r| r.as_ref()));
         let snap = self.calls.snapshot.get_or_insert_with(Snapshot::default);
         let candidates: Vec<Add> = snap
             .files
@@ -541,6 +540,17 @@ impl Lake {
             .cloned()
             .collect();
         let seen = candidates.iter().map(|a| a.path.clone()).collect();
+        let merged = given.saturating_sub(records.len()) as u64;
+        if candidates.is_empty() {
+            return Ok(MergePlan {
+                removes: Vec::new(),
+                kept: Vec::new(),
+                records,
+                merged,
+                seen,
+                dates,
+            });
+        }
         let at: HashMap<(Dialect, String), usize> = records
             .iter()
             .enumerate()
@@ -550,7 +560,7 @@ impl Lake {
             removes: Vec::new(),
             kept: Vec::new(),
             records: Vec::new(),
-            merged: given.saturating_sub(records.len()) as u64,
+            merged,
             seen,
             dates,
         };
@@ -581,7 +591,7 @@ impl Lake {
                 let id = (row.dialect, row.request_id.clone());
                 match at.get(&id) {
                     Some(&i) if !row.complete => {
-                        records[i] = merge::merge(&row, &records[i]);
+                        records[i] = Cow::Owned(merge::merge(&row, &records[i]));
                         plan.merged += 1;
                     }
                     _ => plan.kept.push(row),
@@ -743,12 +753,31 @@ pub struct IngestCommit {
     pub last: i64,
     pub calls: u64,
     pub dead_letters: u64,
-    /// Earlier rows of the same calls merged into this commit's records
-    /// (their files were rewritten without them).
+    /// Records merged with another copy of their call: among this
+    /// commit's own, or with an earlier partial row (whose file the commit
+    /// replaced).
     #[serde(default)]
     pub merged: u64,
     #[serde(default)]
     pub lost: Vec<SeqRange>,
+}
+
+impl IngestCommit {
+    /// What an ingest commit says of itself: its progress record's range
+    /// and counts.
+    fn of(progress: &Progress, merged: u64) -> IngestCommit {
+        IngestCommit {
+            operation: "ingest".into(),
+            source: progress.checkpoint.source.clone(),
+            partition: progress.checkpoint.partition.clone(),
+            first: progress.first,
+            last: progress.checkpoint.last,
+            calls: progress.calls,
+            dead_letters: progress.dead_letters,
+            merged,
+            lost: progress.lost.clone(),
+        }
+    }
 }
 
 /// One commit of a table's history.
@@ -875,7 +904,12 @@ fn schema_actions(
 
 /// The `date` partition of a row: its day in UTC, or null without a time.
 fn date_of(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(|t| t.format("%Y-%m-%d").to_string())
+    t.map(|t| day_name(t.date_naive()))
+}
+
+/// A day as its partition value names it.
+fn day_name(d: chrono::NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
 }
 
 /// The path segment of one partition of one stream: the partition, made
@@ -904,11 +938,12 @@ pub fn partition_dir(partition: &str) -> String {
 /// What a commit of the calls table merges: the incoming records, each
 /// merged with the earlier partial rows of its call, and the files those
 /// rows were in, rewritten with the rest of their rows.
-struct MergePlan {
+struct MergePlan<'a> {
     /// Files replaced by the commit (their kept rows are written again).
     removes: Vec<Add>,
     kept: Vec<CallRecord>,
-    records: Vec<CallRecord>,
+    /// The commit's own records, copied only where merged.
+    records: Vec<Cow<'a, CallRecord>>,
     /// Records merged into another: incoming ones into each other, and
     /// earlier rows into incoming ones.
     merged: u64,
@@ -932,13 +967,16 @@ fn by_date<'a, T>(
 /// The partitions where an earlier row of these calls can be: each
 /// record's date and the days either side (a half's own time may fall
 /// across midnight from its other half's).
-fn search_dates(records: &[CallRecord]) -> BTreeSet<Option<String>> {
+fn search_dates<'a>(records: impl Iterator<Item = &'a CallRecord>) -> BTreeSet<Option<String>> {
+    let days: BTreeSet<Option<chrono::NaiveDate>> = records
+        .map(|r| r.request_time.or(r.response_time).map(|t| t.date_naive()))
+        .collect();
     let mut out = BTreeSet::new();
-    for r in records {
-        match r.request_time.or(r.response_time) {
-            Some(t) => {
-                for days in [-1, 0, 1] {
-                    out.insert(date_of(Some(t + chrono::Duration::days(days))));
+    for day in days {
+        match day {
+            Some(d) => {
+                for near in [d.pred_opt(), Some(d), d.succ_opt()].into_iter().flatten() {
+                    out.insert(Some(day_name(near)));
                 }
             }
             None => {
