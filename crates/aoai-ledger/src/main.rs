@@ -10,7 +10,7 @@ use aoai_ledger::output::{self, Format};
 use aoai_ledger::progress::Bar;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use ledger_lake::Lake;
+use ledger_lake::{Lake, Table};
 use ledger_pipeline::{CommitPolicy, LedgerSettings, Secrets, Sink};
 use ledger_query::reports::DefaultRange;
 use ledger_query::{LedgerQuery, QueryOptions, REPORTS, TimeRange};
@@ -72,6 +72,10 @@ struct OutArgs {
 struct Target {
     #[command(flatten)]
     lake: LakeArg,
+    /// Read the lake as it was: a version of the calls table (see
+    /// `history`), or a time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    as_of: Option<String>,
     #[command(flatten)]
     range: RangeArgs,
     #[command(flatten)]
@@ -125,6 +129,49 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// List the commits of the lake's tables: version, time, operation,
+    /// source partition and range, rows and files added and removed.
+    History {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// One table only.
+        #[arg(long, value_enum)]
+        table: Option<ExportTable>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        out: OutArgs,
+    },
+    /// Rewrite small data files into files of about --target-mb per date
+    /// (Delta OPTIMIZE); leftover copies of one call are folded into one
+    /// row. Safe while a worker writes.
+    Compact {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// One table only.
+        #[arg(long, value_enum)]
+        table: Option<ExportTable>,
+        /// Only dates from this day on (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<NaiveDate>,
+        /// Size of the files to write, in MB.
+        #[arg(long, default_value_t = 256)]
+        target_mb: u64,
+    },
+    /// Delete data files no longer in the tables and older than --retain
+    /// (replaced by merges, compaction or erasure; or left by a writer
+    /// that died before committing). Versions older than the retention
+    /// can no longer be read with --as-of afterwards.
+    Vacuum {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// How long replaced files are kept: 7d, 12h, 30m, 0s.
+        #[arg(long, default_value = "7d")]
+        retain: String,
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Export a table of the lake.
     Export {
         #[arg(value_enum)]
@@ -142,6 +189,15 @@ enum ExportTable {
     DeadLetters,
 }
 
+/// The tables a command names, or both.
+fn tables(table: Option<ExportTable>) -> Vec<Table> {
+    match table {
+        Some(ExportTable::Calls) => vec![Table::Calls],
+        Some(ExportTable::DeadLetters) => vec![Table::DeadLetters],
+        None => Table::ALL.to_vec(),
+    }
+}
+
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AOAI_LEDGER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -155,10 +211,7 @@ fn init_logs(format: LogFormat) {
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>> {
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).context("bad date")?.and_utc());
-    }
-    ledger_core::time::parse_time(s)
+    ledger_core::time::parse_day_or_time(s)
         .with_context(|| format!("cannot read time `{s}` (use RFC 3339 or YYYY-MM-DD)"))
 }
 
@@ -221,9 +274,15 @@ async fn query(
     now: Option<&str>,
 ) -> Result<()> {
     let mut lake = Lake::open_existing(&target.lake.lake)?;
+    let as_of = target
+        .as_of
+        .as_deref()
+        .map(str::parse::<ledger_lake::AsOf>)
+        .transpose()?;
     let opts = QueryOptions {
         range: range(&target.range, default, now)?,
         quotas,
+        as_of,
     };
     run_query(&mut lake, opts, what, format, &target.out).await
 }
@@ -333,6 +392,70 @@ async fn main() -> Result<()> {
                 now,
             )
             .await?;
+        }
+        Command::History {
+            lake,
+            table,
+            format,
+            out,
+        } => {
+            let mut lake = Lake::open_existing(&lake.lake)?;
+            let mut batches = Vec::new();
+            for t in tables(table) {
+                let entries = lake.history(t).await?;
+                batches.push(ledger_query::history::history_batch(t, &entries)?);
+            }
+            output::write(&batches, format, sink(&out)?)?;
+        }
+        Command::Compact {
+            lake,
+            table,
+            since,
+            target_mb,
+        } => {
+            let mut lake = Lake::open_existing(&lake.lake)?;
+            for t in tables(table) {
+                let s = lake
+                    .compact(t, since, target_mb.saturating_mul(1 << 20))
+                    .await?;
+                println!(
+                    "{}: files {} -> {}  rows rewritten: {}  copies folded: {}{}",
+                    t.dir(),
+                    s.files_before,
+                    s.files_after,
+                    s.rows,
+                    s.folded,
+                    if s.skipped_dates.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "  left for the next run (changed meanwhile): {}",
+                            s.skipped_dates.join(", ")
+                        )
+                    }
+                );
+            }
+        }
+        Command::Vacuum {
+            lake,
+            retain,
+            dry_run,
+        } => {
+            let retention = ledger_lake::parse_retention(&retain).with_context(|| {
+                format!("cannot read --retain `{retain}` (use 7d, 12h, 30m, 0s)")
+            })?;
+            let mut lake = Lake::open_existing(&lake.lake)?;
+            let s = lake.vacuum(retention, dry_run).await?;
+            for f in &s.deleted {
+                println!("{} {f}", if dry_run { "would delete" } else { "deleted" });
+            }
+            println!(
+                "{} {} files ({} bytes); {} unreferenced files younger than {retain} kept",
+                if dry_run { "would delete" } else { "deleted" },
+                s.deleted.len(),
+                s.bytes,
+                s.kept_young
+            );
         }
         Command::Export {
             table,

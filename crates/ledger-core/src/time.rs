@@ -4,6 +4,15 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
+/// A time as a user gives it (`--since`, `--as-of`): `YYYY-MM-DD` for
+/// midnight UTC, else any form [`parse_time`] reads.
+pub fn parse_day_or_time(s: &str) -> Option<DateTime<Utc>> {
+    match chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+        Ok(d) => d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()),
+        Err(_) => parse_time(s),
+    }
+}
+
 /// Parses ISO 8601 / RFC 3339 (with or without zone; no zone means UTC) and
 /// the culture-dependent `DateTime.ToString()` forms APIM policies often
 /// write, e.g. `5/24/2024 2:45:56 PM` (taken as UTC).

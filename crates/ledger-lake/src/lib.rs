@@ -31,6 +31,7 @@
 
 pub mod delta;
 mod location;
+mod maintain;
 pub mod schema;
 mod sink;
 
@@ -53,6 +54,7 @@ use serde::{Deserialize, Serialize};
 
 use delta::{Action, Add, DeltaError, DeltaTable, DomainMetadata, Metadata, Snapshot, Txn};
 pub use location::Location;
+pub use maintain::{CompactSummary, VacuumSummary, parse_retention};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -75,6 +77,8 @@ pub enum LakeError {
          longer reads: ingest the capture again into a new lake (there is no migration)"
     )]
     OldLayout { lake: String },
+    #[error("--as-of: {0}")]
+    AsOf(String),
     #[error("the progress record of {domain} is unreadable: {reason}")]
     Progress { domain: String, reason: String },
     #[error(
@@ -150,6 +154,27 @@ pub struct Progress {
     #[serde(default)]
     pub lost: Vec<SeqRange>,
     pub written_at: DateTime<Utc>,
+}
+
+/// A point in a table's history to read it at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    Version(i64),
+    Time(DateTime<Utc>),
+}
+
+impl std::str::FromStr for AsOf {
+    type Err = LakeError;
+
+    /// A version number, or an RFC 3339 time or `YYYY-MM-DD` (midnight UTC).
+    fn from_str(s: &str) -> Result<AsOf, LakeError> {
+        if let Ok(v) = s.parse::<i64>() {
+            return Ok(AsOf::Version(v));
+        }
+        ledger_core::time::parse_day_or_time(s)
+            .map(AsOf::Time)
+            .ok_or_else(|| LakeError::AsOf(format!("`{s}` is neither a version nor a time")))
+    }
 }
 
 /// What one write stored.
@@ -289,6 +314,51 @@ impl Lake {
     pub async fn snapshot(&mut self, table: Table) -> Result<Snapshot, LakeError> {
         self.check_layout().await?;
         Ok(self.delta_table(table).snapshot().await?)
+    }
+
+    /// A table as it was at `as_of` (time travel). A version names one
+    /// of the calls table; the dead letters table is then taken as of
+    /// that version's commit time. A time takes each table's newest
+    /// version committed at or before it.
+    pub async fn snapshot_as_of(
+        &mut self,
+        table: Table,
+        as_of: AsOf,
+    ) -> Result<Snapshot, LakeError> {
+        self.check_layout().await?;
+        let time = match as_of {
+            AsOf::Version(v) if table == Table::Calls => {
+                return Ok(self.delta_table(table).snapshot_at(v).await?);
+            }
+            AsOf::Version(v) => {
+                let calls = self.history(Table::Calls).await?;
+                let entry = calls.iter().find(|e| e.version == v).ok_or_else(|| {
+                    LakeError::AsOf(format!("the calls table has no version {v}"))
+                })?;
+                entry.timestamp.unwrap_or(i64::MAX)
+            }
+            AsOf::Time(t) => t.timestamp_millis(),
+        };
+        let version = self
+            .history(table)
+            .await?
+            .iter()
+            .filter(|e| e.timestamp.is_some_and(|ts| ts <= time))
+            .map(|e| e.version)
+            .max();
+        match version {
+            Some(v) => Ok(self.delta_table(table).snapshot_at(v).await?),
+            None if matches!(as_of, AsOf::Version(_)) => Ok(Snapshot {
+                version: -1,
+                ..Default::default()
+            }),
+            None => Err(LakeError::AsOf(format!(
+                "the {} table has no commit at or before {}",
+                table.dir(),
+                DateTime::<Utc>::from_timestamp_millis(time)
+                    .map_or_else(|| time.to_string(), |t| t.to_rfc3339())
+            ))),
+        }
     }
 
     /// This writer's snapshot of a table, loaded on first use.
@@ -786,8 +856,12 @@ pub struct HistoryEntry {
     pub version: i64,
     /// ms since the epoch, from `commitInfo.timestamp`.
     pub timestamp: Option<i64>,
-    /// None for commits another engine made.
+    /// `commitInfo.operation`: WRITE, MERGE, OPTIMIZE, …
+    pub operation: Option<String>,
+    /// What an ingest commit says of its range; None for other commits.
     pub ledger: Option<IngestCommit>,
+    /// What this ledger wrote under `aoaiLedger`, whatever the operation.
+    pub details: Option<serde_json::Value>,
     pub files_added: u64,
     pub files_removed: u64,
 }
@@ -826,9 +900,14 @@ impl Lake {
                 timestamp: info
                     .and_then(|i| i.get("timestamp"))
                     .and_then(serde_json::Value::as_i64),
+                operation: info
+                    .and_then(|i| i.get("operation"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string),
                 ledger: info
                     .and_then(|i| i.get(COMMIT_INFO_KEY))
                     .and_then(|l| serde_json::from_value(l.clone()).ok()),
+                details: info.and_then(|i| i.get(COMMIT_INFO_KEY)).cloned(),
                 files_added: actions.iter().filter(|a| a.add.is_some()).count() as u64,
                 files_removed: actions.iter().filter(|a| a.remove.is_some()).count() as u64,
             });

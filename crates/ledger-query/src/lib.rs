@@ -16,6 +16,7 @@
 //! ```
 
 pub mod clock;
+pub mod history;
 mod json_udf;
 pub mod provider;
 pub mod reports;
@@ -29,7 +30,7 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::prelude::{CsvReadOptions, DataFrame, SessionConfig, SessionContext};
 use datafusion::prelude::{Expr, col, lit};
-use ledger_lake::{Lake, LakeError, Table};
+use ledger_lake::{AsOf, Lake, LakeError, Table};
 
 pub use provider::LakeTable;
 pub use reports::{REPORTS, Report};
@@ -72,6 +73,8 @@ pub struct QueryOptions {
     pub range: TimeRange,
     /// CSV with header `subscription_id,cost_quota` for the cost report.
     pub quotas: Option<std::path::PathBuf>,
+    /// Read the tables as they were then (time travel); None: the newest.
+    pub as_of: Option<AsOf>,
 }
 
 /// A DataFusion session over one lake.
@@ -109,7 +112,10 @@ impl LedgerQuery {
                 "received_time",
             ),
         ] {
-            let snapshot = lake.snapshot(table).await?;
+            let snapshot = match opts.as_of {
+                Some(as_of) => lake.snapshot_as_of(table, as_of).await?,
+                None => lake.snapshot(table).await?,
+            };
             ctx.register_table(all, Arc::new(LakeTable::new(lake, table, &snapshot)?))?;
             let mut frame = ctx.table(all).await?;
             if let Some(p) = opts.range.predicate(time) {

@@ -84,7 +84,7 @@ async fn a_time_range_reads_only_the_files_that_can_match() {
         &mut lake,
         &QueryOptions {
             range,
-            quotas: None,
+            ..Default::default()
         },
     )
     .await

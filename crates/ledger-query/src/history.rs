@@ -1,0 +1,107 @@
+//! The lake's commit history as a table: what `aoai-ledger history` prints.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::RecordBatch;
+use ledger_lake::{HistoryEntry, Table};
+
+/// One row per commit of `table`, oldest first: version, time, operation,
+/// the ingest's source partition, range and counts, files added and
+/// removed, and the rest of what the ledger recorded (JSON).
+pub fn history_batch(table: Table, entries: &[HistoryEntry]) -> Result<RecordBatch, ArrowError> {
+    let text = |f: &dyn Fn(&HistoryEntry) -> Option<String>| -> ArrayRef {
+        Arc::new(entries.iter().map(f).collect::<StringArray>())
+    };
+    let int = |f: &dyn Fn(&HistoryEntry) -> Option<i64>| -> ArrayRef {
+        Arc::new(entries.iter().map(f).collect::<Int64Array>())
+    };
+    let ledger = |e: &HistoryEntry| e.ledger.clone();
+    let count = |n: u64| i64::try_from(n).ok();
+    let columns: Vec<(&str, DataType, ArrayRef)> = vec![
+        (
+            "table",
+            DataType::Utf8,
+            text(&|_| Some(table.dir().to_string())),
+        ),
+        ("version", DataType::Int64, int(&|e| Some(e.version))),
+        (
+            "time",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            Arc::new(
+                TimestampMillisecondArray::from(
+                    entries.iter().map(|e| e.timestamp).collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
+            ),
+        ),
+        ("operation", DataType::Utf8, text(&|e| operation(e))),
+        (
+            "source",
+            DataType::Utf8,
+            text(&|e| ledger(e).map(|l| l.source)),
+        ),
+        (
+            "partition",
+            DataType::Utf8,
+            text(&|e| ledger(e).map(|l| l.partition)),
+        ),
+        (
+            "first",
+            DataType::Int64,
+            int(&|e| ledger(e).map(|l| l.first)),
+        ),
+        ("last", DataType::Int64, int(&|e| ledger(e).map(|l| l.last))),
+        (
+            "calls",
+            DataType::Int64,
+            int(&|e| ledger(e).and_then(|l| count(l.calls))),
+        ),
+        (
+            "dead_letters",
+            DataType::Int64,
+            int(&|e| ledger(e).and_then(|l| count(l.dead_letters))),
+        ),
+        (
+            "merged",
+            DataType::Int64,
+            int(&|e| ledger(e).and_then(|l| count(l.merged))),
+        ),
+        (
+            "files_added",
+            DataType::Int64,
+            int(&|e| count(e.files_added)),
+        ),
+        (
+            "files_removed",
+            DataType::Int64,
+            int(&|e| count(e.files_removed)),
+        ),
+        (
+            "details",
+            DataType::Utf8,
+            text(&|e| e.details.as_ref().map(|d| d.to_string())),
+        ),
+    ];
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|(name, ty, _)| Field::new(*name, ty.clone(), true))
+            .collect::<Vec<_>>(),
+    );
+    RecordBatch::try_new(Arc::new(schema), columns.into_iter().map(|c| c.2).collect())
+}
+
+/// The ledger's own name for what a commit did (ingest, compact, …),
+/// else the Delta operation another engine recorded.
+fn operation(e: &HistoryEntry) -> Option<String> {
+    let ours = e
+        .details
+        .as_ref()
+        .and_then(|d| d.get("operation"))
+        .and_then(|o| o.as_str())
+        .map(str::to_string);
+    ours.or_else(|| e.operation.clone())
+}
