@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ledger_lake::{Lake, Table};
 use ledger_pipeline::{CommitPolicy, LedgerSettings, Secrets, Sink};
 use ledger_query::reports::DefaultRange;
-use ledger_query::{LedgerQuery, QueryOptions, REPORTS, TimeRange};
+use ledger_query::{CallFilter, LedgerQuery, QueryOptions, REPORTS, TimeRange};
 
 /// mimalloc: the ingest allocates many small, short-lived strings and maps.
 #[global_allocator]
@@ -65,6 +65,46 @@ struct OutArgs {
     /// Write to this file instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// Compliance search filters of `export calls`; a call must match all.
+#[derive(clap::Args, Clone)]
+struct FilterArgs {
+    #[arg(long)]
+    caller_ip: Option<String>,
+    /// Subscription id or name.
+    #[arg(long)]
+    subscription: Option<String>,
+    /// APIM user id, or the request's `user` field.
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    app_id: Option<String>,
+    /// Model as reported (gpt-4o-2024-08-06) or its family (gpt-4o).
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long)]
+    deployment: Option<String>,
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Case-insensitive substring of the prompt or the response.
+    #[arg(long)]
+    text: Option<String>,
+}
+
+impl From<FilterArgs> for CallFilter {
+    fn from(a: FilterArgs) -> CallFilter {
+        CallFilter {
+            caller_ip: a.caller_ip,
+            subscription: a.subscription,
+            user: a.user,
+            app_id: a.app_id,
+            model: a.model,
+            deployment: a.deployment,
+            request_id: a.request_id,
+            text: a.text,
+        }
+    }
 }
 
 /// What a query reads and where its output goes.
@@ -178,6 +218,8 @@ enum Command {
         table: ExportTable,
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        filter: FilterArgs,
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
     },
@@ -258,6 +300,7 @@ async fn run_query(
     let df = match what {
         Query::Sql(s) => q.sql(s).await?,
         Query::Report(name) => q.report(name).await?,
+        Query::Calls(filter) => q.export_calls(filter).await?,
     };
     let batches = df.collect().await?;
     output::write(&batches, format, sink(out)?)?;
@@ -302,6 +345,7 @@ fn total_size(files: &[String]) -> Option<u64> {
 enum Query<'a> {
     Sql(&'a str),
     Report(&'a str),
+    Calls(&'a CallFilter),
 }
 
 #[tokio::main]
@@ -460,23 +504,20 @@ async fn main() -> Result<()> {
         Command::Export {
             table,
             target,
+            filter,
             format,
         } => {
-            let sql = match table {
-                ExportTable::Calls => "SELECT * FROM calls ORDER BY request_time, request_id",
+            let filter = CallFilter::from(filter);
+            let what = match table {
+                ExportTable::Calls => Query::Calls(&filter),
+                ExportTable::DeadLetters if filter != CallFilter::default() => {
+                    bail!("the call filters apply to `export calls` only")
+                }
                 ExportTable::DeadLetters => {
-                    "SELECT * FROM dead_letters ORDER BY eh_partition, eh_sequence"
+                    Query::Sql("SELECT * FROM dead_letters ORDER BY eh_partition, eh_sequence")
                 }
             };
-            query(
-                &target,
-                DefaultRange::All,
-                None,
-                Query::Sql(sql),
-                format,
-                now,
-            )
-            .await?;
+            query(&target, DefaultRange::All, None, what, format, now).await?;
         }
     }
     Ok(())

@@ -68,6 +68,75 @@ impl TimeRange {
 }
 
 /// Options for opening a query session.
+/// Which calls an export keeps, for compliance searches: a call must match
+/// every filter given. Values match exactly, except `text`, a
+/// case-insensitive substring of the prompt or the response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFilter {
+    pub caller_ip: Option<String>,
+    /// The subscription id or name.
+    pub subscription: Option<String>,
+    /// The APIM user id or the request body's `user`.
+    pub user: Option<String>,
+    pub app_id: Option<String>,
+    /// The model as reported, or its family (`model_key`).
+    pub model: Option<String>,
+    pub deployment: Option<String>,
+    pub request_id: Option<String>,
+    pub text: Option<String>,
+}
+
+impl CallFilter {
+    /// The filters as one predicate over `calls`; None keeps every call.
+    pub fn predicate(&self) -> Option<Expr> {
+        let is =
+            |column: &str, v: &Option<String>| v.as_ref().map(|v| col(column).eq(lit(v.as_str())));
+        let either = |a: &str, b: &str, v: &Option<String>| {
+            v.as_ref()
+                .map(|v| col(a).eq(lit(v.as_str())).or(col(b).eq(lit(v.as_str()))))
+        };
+        let text = self.text.as_ref().map(|t| {
+            let pattern = format!("%{}%", escape_like(t));
+            let like = |column: &str| {
+                Expr::Like(datafusion::logical_expr::expr::Like::new(
+                    false,
+                    Box::new(col(column)),
+                    Box::new(lit(pattern.clone())),
+                    Some('\\'),
+                    true,
+                ))
+            };
+            like("prompt_text").or(like("response_text"))
+        });
+        conjunction(
+            [
+                is("caller_ip", &self.caller_ip),
+                either("subscription_id", "subscription_name", &self.subscription),
+                either("user_id", "end_user", &self.user),
+                is("app_id", &self.app_id),
+                either("model", "model_key", &self.model),
+                is("deployment", &self.deployment),
+                is("request_id", &self.request_id),
+                text,
+            ]
+            .into_iter()
+            .flatten(),
+        )
+    }
+}
+
+/// `text` as a literal inside a LIKE pattern (escape character `\`).
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct QueryOptions {
     pub range: TimeRange,
@@ -162,6 +231,18 @@ impl LedgerQuery {
     }
 
     /// Runs a named report.
+    /// The calls `filter` keeps, in time order: what `export calls` writes.
+    pub async fn export_calls(&self, filter: &CallFilter) -> Result<DataFrame, QueryError> {
+        let mut frame = self.ctx.table("calls").await?;
+        if let Some(p) = filter.predicate() {
+            frame = frame.filter(p)?;
+        }
+        Ok(frame.sort(vec![
+            col("request_time").sort(true, false),
+            col("request_id").sort(true, false),
+        ])?)
+    }
+
     pub async fn report(&self, name: &str) -> Result<DataFrame, QueryError> {
         let r = reports::find(name).ok_or_else(|| QueryError::UnknownReport(name.to_string()))?;
         Ok(self.ctx.sql(r.sql).await?)
