@@ -10,10 +10,11 @@ use aoai_ledger::output::{self, Format};
 use aoai_ledger::progress::Bar;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+use ledger_core::filter::CallFilter;
 use ledger_lake::{Lake, Table};
 use ledger_pipeline::{CommitPolicy, LedgerSettings, Secrets, Sink};
 use ledger_query::reports::DefaultRange;
-use ledger_query::{CallFilter, LedgerQuery, QueryOptions, REPORTS, TimeRange};
+use ledger_query::{LedgerQuery, QueryOptions, REPORTS, TimeRange};
 
 /// mimalloc: the ingest allocates many small, short-lived strings and maps.
 #[global_allocator]
@@ -209,6 +210,31 @@ enum Command {
         #[arg(long, default_value = "7d")]
         retain: String,
         /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Erase the prompt and response content of a data subject's calls
+    /// (usage, cost, caller and timing stay), recorded in `history`. The
+    /// old files go with the next `vacuum` past the retention.
+    Erase {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[arg(long)]
+        subscription: Option<String>,
+        /// APIM user id, or the request's `user` field.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        caller_ip: Option<String>,
+        #[arg(long)]
+        request_id: Option<String>,
+        /// Only calls requested before this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        before: Option<String>,
+        /// Who asks for the erasure, for the history (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+        /// Count what would be erased, change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -499,6 +525,41 @@ async fn main() -> Result<()> {
                 s.deleted.len(),
                 s.bytes,
                 s.kept_young
+            );
+        }
+        Command::Erase {
+            lake,
+            subscription,
+            user,
+            caller_ip,
+            request_id,
+            before,
+            by,
+            dry_run,
+        } => {
+            let filter = CallFilter {
+                subscription,
+                user,
+                caller_ip,
+                request_id,
+                ..Default::default()
+            };
+            if filter.is_empty() {
+                bail!("erase needs --subscription, --user, --caller-ip or --request-id");
+            }
+            let before = before.as_deref().map(parse_time).transpose()?;
+            let mut lake = Lake::open_existing(&lake.lake)?;
+            let s = lake.erase(&filter, before, &by, dry_run).await?;
+            println!(
+                "{} the content of {} calls in {} files{}",
+                if dry_run { "would erase" } else { "erased" },
+                s.calls,
+                s.files,
+                if dry_run {
+                    ""
+                } else {
+                    " (run vacuum to delete the old files)"
+                }
             );
         }
         Command::Export {

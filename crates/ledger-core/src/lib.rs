@@ -42,6 +42,7 @@ pub mod correlate;
 pub mod cost;
 pub mod dialects;
 pub mod error;
+pub mod filter;
 pub(crate) mod json_repair;
 pub mod ledger;
 pub mod limits;

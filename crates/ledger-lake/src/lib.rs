@@ -54,7 +54,7 @@ use serde::{Deserialize, Serialize};
 
 use delta::{Action, Add, DeltaError, DeltaTable, DomainMetadata, Metadata, Snapshot, Txn};
 pub use location::Location;
-pub use maintain::{CompactSummary, VacuumSummary, parse_retention};
+pub use maintain::{CompactSummary, ERASED_COLUMNS, EraseSummary, VacuumSummary, parse_retention};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {

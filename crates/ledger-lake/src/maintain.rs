@@ -327,6 +327,28 @@ mod tests {
     use crate::PARTITION_COLUMN;
 
     #[test]
+    fn blanking_empties_exactly_the_erased_columns() {
+        use ledger_core::columns::{CALL_COLUMNS, Read};
+        let text = Some("x".to_string());
+        let mut r = ledger_core::CallRecord {
+            prompt_text: text.clone(),
+            response_text: text.clone(),
+            tool_calls: text.clone(),
+            response_body: text.clone(),
+            caller_ip: text.clone(),
+            ..Default::default()
+        };
+        blank_content(&mut r);
+        for c in CALL_COLUMNS {
+            if let Read::Text(read) = c.read {
+                let erased = ERASED_COLUMNS.contains(&c.name);
+                assert!(!erased || read(&r).is_none(), "{} kept", c.name);
+            }
+        }
+        assert_eq!(r.caller_ip, text);
+    }
+
+    #[test]
     fn retentions_read() {
         assert_eq!(parse_retention("7d"), Some(Duration::days(7)));
         assert_eq!(parse_retention("0s"), Some(Duration::zero()));
@@ -362,4 +384,173 @@ mod tests {
         // c (90) and d (60) are at least half the target: left alone.
         assert_eq!(names, vec![vec!["a", "b", "e"]]);
     }
+}
+
+/// What an erasure blanked (or would blank, on a dry run).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EraseSummary {
+    pub calls: u64,
+    pub files: u64,
+}
+
+/// The columns an erasure blanks: the content of the call. Usage, cost,
+/// caller and timing stay, for finance and for `audit`.
+pub const ERASED_COLUMNS: &[&str] = &[
+    "prompt_text",
+    "response_text",
+    "tool_calls",
+    "response_body",
+];
+
+impl Lake {
+    /// Blanks the prompt and response content of the calls `filter`
+    /// selects (requested before `before`, if given) in one Delta commit:
+    /// each file holding such a call is replaced by a copy with the content
+    /// blanked, and the commit records who erased what and when. The old
+    /// files stay readable by `--as-of` until a vacuum past the retention
+    /// deletes them.
+    pub async fn erase(
+        &mut self,
+        filter: &ledger_core::filter::CallFilter,
+        before: Option<chrono::DateTime<Utc>>,
+        by: &str,
+        dry_run: bool,
+    ) -> Result<EraseSummary, LakeError> {
+        if filter.is_empty() {
+            return Err(LakeError::Config(
+                "erase needs at least one criterion".into(),
+            ));
+        }
+        let table = Table::Calls;
+        let at = Utc::now();
+        let selected = |r: &ledger_core::CallRecord| {
+            filter.matches(r)
+                && before.is_none_or(|b| r.request_time.is_some_and(|t| t < b))
+                && (r.prompt_text.is_some()
+                    || r.response_text.is_some()
+                    || r.tool_calls.is_some()
+                    || r.response_body.is_some())
+        };
+        loop {
+            self.writer_snapshot(table).await?;
+            let files: Vec<Add> = {
+                let state = self.state(table);
+                let snap = state.snapshot.get_or_insert_with(Snapshot::default);
+                state.table.update(snap).await?;
+                let last_day = before.map(|b| b.date_naive().format("%Y-%m-%d").to_string());
+                snap.files
+                    .values()
+                    .filter(|a| match (&last_day, file_date(a)) {
+                        (Some(last), Some(d)) => d <= *last,
+                        _ => true,
+                    })
+                    .cloned()
+                    .collect()
+            };
+            let mut summary = EraseSummary::default();
+            let mut actions: Vec<Action> = Vec::new();
+            let now = at.timestamp_millis();
+            for add in &files {
+                let mut records = self.read_calls_file(add).await?;
+                let mut hit = 0;
+                for r in records.iter_mut().filter(|r| selected(r)) {
+                    blank_content(r);
+                    r.warnings.push(format!(
+                        "content erased at {} by {by}",
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ));
+                    hit += 1;
+                }
+                if hit == 0 {
+                    continue;
+                }
+                summary.calls += hit;
+                summary.files += 1;
+                if dry_run {
+                    continue;
+                }
+                let rows: Vec<&ledger_core::CallRecord> = records.iter().collect();
+                let batch = schema::calls_batch(&rows)?;
+                let partial = records.iter().filter(|r| !r.complete).count();
+                let name = format!("part-erase-{}.zstd.parquet", uuid::Uuid::new_v4().simple());
+                let new = self
+                    .put_file(table, &file_date(add), &name, &batch, partial)
+                    .await?;
+                actions.push(add.removal(now).into());
+                actions.push(new.into());
+            }
+            if dry_run || actions.is_empty() {
+                return Ok(summary);
+            }
+            actions.push(Action {
+                commit_info: Some(serde_json::json!({
+                    "timestamp": now,
+                    "operation": "UPDATE",
+                    "operationParameters": {"predicate": format!("{filter:?}")},
+                    "isBlindAppend": false,
+                    "engineInfo": concat!("aoai-ledger/", env!("CARGO_PKG_VERSION")),
+                    COMMIT_INFO_KEY: {
+                        "operation": "erase",
+                        "by": by,
+                        "at": at.to_rfc3339(),
+                        "criteria": criteria_json(filter),
+                        "before": before.map(|b| b.to_rfc3339()),
+                        "columns": ERASED_COLUMNS,
+                        "calls": summary.calls,
+                        "filesRewritten": summary.files,
+                    },
+                })),
+                ..Default::default()
+            });
+            let removed: Vec<String> = actions
+                .iter()
+                .filter_map(|a| a.remove.as_ref().map(|r| r.path.clone()))
+                .collect();
+            loop {
+                let state = self.state(table);
+                let snap = state.snapshot.get_or_insert_with(Snapshot::default);
+                let version = snap.version + 1;
+                if state.table.try_commit(version, &actions).await? {
+                    snap.apply(&actions);
+                    snap.version = version;
+                    return Ok(summary);
+                }
+                state.table.update(snap).await?;
+                if removed.iter().any(|p| !snap.files.contains_key(p)) {
+                    // Another commit replaced a file we rewrote: start over.
+                    for add in actions.iter().filter_map(|a| a.add.as_ref()) {
+                        let path = self.delta_table(table).path(&add.path);
+                        if let Err(e) = self.store().delete(&path).await {
+                            tracing::warn!(file = %path, error = %e, "erasure's unused file not deleted");
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Blanks the [`ERASED_COLUMNS`] of a record.
+fn blank_content(r: &mut ledger_core::CallRecord) {
+    r.prompt_text = None;
+    r.response_text = None;
+    r.tool_calls = None;
+    r.response_body = None;
+}
+
+/// The criteria of an erasure as the history records them.
+fn criteria_json(filter: &ledger_core::filter::CallFilter) -> serde_json::Value {
+    use ledger_core::filter::Match;
+    filter
+        .conditions()
+        .iter()
+        .map(|c| {
+            let (how, v) = match c.matching {
+                Match::Exact(v) => ("equals", v),
+                Match::Contains(v) => ("contains", v),
+            };
+            serde_json::json!({"columns": c.columns, how: v})
+        })
+        .collect()
 }

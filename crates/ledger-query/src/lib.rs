@@ -30,6 +30,7 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::prelude::{CsvReadOptions, DataFrame, SessionConfig, SessionContext};
 use datafusion::prelude::{Expr, col, lit};
+use ledger_core::filter::{CallFilter, Condition, Match};
 use ledger_lake::{AsOf, Lake, LakeError, Table};
 
 pub use provider::LakeTable;
@@ -68,61 +69,22 @@ impl TimeRange {
 }
 
 /// Options for opening a query session.
-/// Which calls an export keeps, for compliance searches: a call must match
-/// every filter given. Values match exactly, except `text`, a
-/// case-insensitive substring of the prompt or the response.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CallFilter {
-    pub caller_ip: Option<String>,
-    /// The subscription id or name.
-    pub subscription: Option<String>,
-    /// The APIM user id or the request body's `user`.
-    pub user: Option<String>,
-    pub app_id: Option<String>,
-    /// The model as reported, or its family (`model_key`).
-    pub model: Option<String>,
-    pub deployment: Option<String>,
-    pub request_id: Option<String>,
-    pub text: Option<String>,
-}
-
-impl CallFilter {
-    /// The filters as one predicate over `calls`; None keeps every call.
-    pub fn predicate(&self) -> Option<Expr> {
-        let is =
-            |column: &str, v: &Option<String>| v.as_ref().map(|v| col(column).eq(lit(v.as_str())));
-        let either = |a: &str, b: &str, v: &Option<String>| {
-            v.as_ref()
-                .map(|v| col(a).eq(lit(v.as_str())).or(col(b).eq(lit(v.as_str()))))
+/// A call filter as a predicate over `calls`; None keeps every call.
+pub fn filter_predicate(filter: &CallFilter) -> Option<Expr> {
+    let condition = |c: &Condition<'_>| {
+        let one = |column: &str| match c.matching {
+            Match::Exact(v) => col(column).eq(lit(v)),
+            Match::Contains(v) => Expr::Like(datafusion::logical_expr::expr::Like::new(
+                false,
+                Box::new(col(column)),
+                Box::new(lit(format!("%{}%", escape_like(v)))),
+                Some('\\'),
+                true,
+            )),
         };
-        let text = self.text.as_ref().map(|t| {
-            let pattern = format!("%{}%", escape_like(t));
-            let like = |column: &str| {
-                Expr::Like(datafusion::logical_expr::expr::Like::new(
-                    false,
-                    Box::new(col(column)),
-                    Box::new(lit(pattern.clone())),
-                    Some('\\'),
-                    true,
-                ))
-            };
-            like("prompt_text").or(like("response_text"))
-        });
-        conjunction(
-            [
-                is("caller_ip", &self.caller_ip),
-                either("subscription_id", "subscription_name", &self.subscription),
-                either("user_id", "end_user", &self.user),
-                is("app_id", &self.app_id),
-                either("model", "model_key", &self.model),
-                is("deployment", &self.deployment),
-                is("request_id", &self.request_id),
-                text,
-            ]
-            .into_iter()
-            .flatten(),
-        )
-    }
+        c.columns.iter().map(|name| one(name)).reduce(Expr::or)
+    };
+    conjunction(filter.conditions().iter().filter_map(condition))
 }
 
 /// `text` as a literal inside a LIKE pattern (escape character `\`).
@@ -234,7 +196,7 @@ impl LedgerQuery {
     /// The calls `filter` keeps, in time order: what `export calls` writes.
     pub async fn export_calls(&self, filter: &CallFilter) -> Result<DataFrame, QueryError> {
         let mut frame = self.ctx.table("calls").await?;
-        if let Some(p) = filter.predicate() {
+        if let Some(p) = filter_predicate(filter) {
             frame = frame.filter(p)?;
         }
         Ok(frame.sort(vec![
