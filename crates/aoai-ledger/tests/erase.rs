@@ -3,28 +3,14 @@
 //! are what they were and `history` records the erasure.
 
 use std::path::Path;
-use std::process::Command;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_aoai-ledger");
-
-fn ledger(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "aoai-ledger {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn sql(lake: &str, q: &str) -> Vec<Value> {
-    serde_json::from_str(&ledger(&["sql", q, "--lake", lake, "--format", "json"])).unwrap()
-}
+mod common;
+use common::{ledger, sql};
 
 /// Whether any file below `dir` holds `needle`: text files as they are,
 /// Parquet files decoded, every string column of every row.

@@ -2,22 +2,11 @@
 //! match, each filter checked against the same question asked in SQL.
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_aoai-ledger");
-
-fn ledger(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "aoai-ledger {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::ledger;
 
 fn ids_of_sql(lake: &str, filter: &str) -> BTreeSet<String> {
     let q = format!("SELECT request_id FROM calls WHERE {filter}");
@@ -57,11 +46,7 @@ fn some_value(lake: &str, column: &str) -> String {
 
 #[test]
 fn every_filter_returns_exactly_the_matching_calls() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let corpus = root
-        .join("tests/fixtures/corpus/corpus.jsonl")
-        .display()
-        .to_string();
+    let corpus = common::corpus();
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake").display().to_string();
     // The corpus has no app ids or body `user`s: a few calls that do.

@@ -6,25 +6,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_aoai-ledger");
-
-fn ledger(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "aoai-ledger {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_of(args: &[&str]) -> Vec<Value> {
-    serde_json::from_str::<Value>(&ledger(args))
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
+mod common;
+use common::{BIN, json_rows as json_of, ledger};
 
 /// `n` captures of `per` complete calls each, all on one day, as files.
 fn captures(dir: &Path, tag: &str, n: usize, per: usize) -> Vec<String> {
@@ -112,16 +95,7 @@ fn history_as_of_compact_and_vacuum() {
     assert_eq!(count(&["--as-of", &t]), 100);
     assert_eq!(count(&[]), 200);
 
-    let report = |lake: &str| {
-        ledger(&[
-            "report",
-            "token-usage-by-ip-model",
-            "--lake",
-            lake,
-            "--format",
-            "json",
-        ])
-    };
+    let report = common::r1;
     let before = report(&lake);
     assert_eq!(live_files(&lake), 40);
 

@@ -3,30 +3,11 @@
 //! SQL, the named reports and exports; a re-run writes nothing.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_aoai-ledger");
-
-fn ledger(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "aoai-ledger {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn sql(lake: &str, query: &str) -> Vec<Value> {
-    let out = ledger(&["sql", query, "--lake", lake, "--format", "json"]);
-    serde_json::from_str::<Value>(&out)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
+mod common;
+use common::{ledger, sql};
 
 fn request(id: &str, time: &str, ip: &str) -> Value {
     json!({
@@ -123,14 +104,7 @@ fn a_late_response_joins_its_partial_request_in_every_view() {
     assert_eq!(info["aoaiLedger"]["merged"], 1);
 
     // R1 counts the call once, with the response's tokens.
-    let r1 = ledger(&[
-        "report",
-        "token-usage-by-ip-model",
-        "--lake",
-        &lake,
-        "--format",
-        "json",
-    ]);
+    let r1 = common::r1(&lake);
     let r1: Vec<Value> = serde_json::from_str(&r1).unwrap();
     let ip = r1.iter().find(|r| r["ip"] == "203.0.113.7").unwrap();
     assert_eq!(
@@ -189,21 +163,11 @@ fn a_half_flushed_by_timeout_and_its_late_other_half_make_one_row() {
 /// halves of some calls land in different commits), gives the same rows.
 #[test]
 fn a_corpus_cut_into_captures_gives_the_rows_of_the_whole() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let corpus = std::fs::read_to_string(root.join("tests/fixtures/corpus/corpus.jsonl")).unwrap();
+    let corpus = std::fs::read_to_string(common::corpus()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole").display().to_string();
     let cut = dir.path().join("cut").display().to_string();
-    ledger(&[
-        "ingest",
-        "-q",
-        "--lake",
-        &whole,
-        &root
-            .join("tests/fixtures/corpus/corpus.jsonl")
-            .display()
-            .to_string(),
-    ]);
+    ledger(&["ingest", "-q", "--lake", &whole, &common::corpus()]);
     let lines: Vec<&str> = corpus.lines().collect();
     let files: Vec<String> = lines
         .chunks(lines.len().div_ceil(12))

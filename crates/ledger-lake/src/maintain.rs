@@ -164,28 +164,8 @@ impl Lake {
             ..Default::default()
         });
         let rows = batch.num_rows() as u64;
-        loop {
-            let state = self.state(table);
-            let snap = state.snapshot.get_or_insert_with(Snapshot::default);
-            let version = snap.version + 1;
-            if state.table.try_commit(version, &actions).await? {
-                snap.apply(&actions);
-                snap.version = version;
-                if version % crate::delta::CHECKPOINT_INTERVAL == 0
-                    && let Err(e) = state.table.write_checkpoint(snap).await
-                {
-                    tracing::warn!(table = table.dir(), version, error = %e, "checkpoint not written");
-                }
-                break;
-            }
-            state.table.update(snap).await?;
-            if bin.iter().any(|a| !snap.files.contains_key(&a.path)) {
-                let path = state.table.path(&add.path);
-                if let Err(e) = self.store().delete(&path).await {
-                    tracing::warn!(file = %path, error = %e, "compaction's unused file not deleted");
-                }
-                return Ok(None);
-            }
+        if !self.commit_rewrite(table, &actions).await? {
+            return Ok(None);
         }
         for a in bin {
             self.partial_index.remove(&a.path);
@@ -502,30 +482,43 @@ impl Lake {
                 })),
                 ..Default::default()
             });
-            let removed: Vec<String> = actions
+            if self.commit_rewrite(table, &actions).await? {
+                return Ok(summary);
+            }
+            // Another commit replaced a file we rewrote: start over.
+        }
+    }
+
+    /// Commits actions that replace files (their `remove`s), retrying at
+    /// the next version as long as every replaced file is still live. False,
+    /// with the new files deleted, when another commit removed one first.
+    async fn commit_rewrite(
+        &mut self,
+        table: Table,
+        actions: &[Action],
+    ) -> Result<bool, LakeError> {
+        loop {
+            let state = self.state(table);
+            let snap = state.snapshot.get_or_insert_with(Snapshot::default);
+            let version = snap.version + 1;
+            if state.table.try_commit(version, actions).await? {
+                snap.apply(actions);
+                snap.version = version;
+                if version % crate::delta::CHECKPOINT_INTERVAL == 0
+                    && let Err(e) = state.table.write_checkpoint(snap).await
+                {
+                    tracing::warn!(table = table.dir(), version, error = %e, "checkpoint not written");
+                }
+                return Ok(true);
+            }
+            state.table.update(snap).await?;
+            let gone = actions
                 .iter()
-                .filter_map(|a| a.remove.as_ref().map(|r| r.path.clone()))
-                .collect();
-            loop {
-                let state = self.state(table);
-                let snap = state.snapshot.get_or_insert_with(Snapshot::default);
-                let version = snap.version + 1;
-                if state.table.try_commit(version, &actions).await? {
-                    snap.apply(&actions);
-                    snap.version = version;
-                    return Ok(summary);
-                }
-                state.table.update(snap).await?;
-                if removed.iter().any(|p| !snap.files.contains_key(p)) {
-                    // Another commit replaced a file we rewrote: start over.
-                    for add in actions.iter().filter_map(|a| a.add.as_ref()) {
-                        let path = self.delta_table(table).path(&add.path);
-                        if let Err(e) = self.store().delete(&path).await {
-                            tracing::warn!(file = %path, error = %e, "erasure's unused file not deleted");
-                        }
-                    }
-                    break;
-                }
+                .filter_map(|a| a.remove.as_ref())
+                .any(|r| !snap.files.contains_key(&r.path));
+            if gone {
+                self.delete_uncommitted(table, actions).await;
+                return Ok(false);
             }
         }
     }
