@@ -149,4 +149,6 @@ fn erased_content_is_gone_and_the_numbers_stay() {
         "private matter number 1 of someone-else"
     ));
     assert_eq!(sql(&lake, totals), before);
+    // Erasure loses no call: the audit still passes.
+    ledger(&["audit", "--lake", &lake]);
 }

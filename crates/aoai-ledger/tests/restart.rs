@@ -132,6 +132,16 @@ async fn accounted_events(lake: &str) -> Vec<i64> {
     seqs
 }
 
+/// `audit` passes and accounts for every line of the input once.
+async fn audit_accounts_for(lake: &str, input: &std::path::Path) {
+    let lines = std::fs::read_to_string(input).unwrap().lines().count() as u64;
+    let mut lake = Lake::open_existing(lake).unwrap();
+    let report = lake.audit(&Default::default()).await.unwrap();
+    assert!(report.passed(), "{:?}", report.problems());
+    let events: u64 = report.partitions.iter().map(|p| p.accounted.events()).sum();
+    assert_eq!(events, lines, "{:?}", report.partitions);
+}
+
 async fn strings(lake: &str, sql: &str) -> Vec<String> {
     let mut lake = Lake::open(lake).unwrap();
     let q = LedgerQuery::open(&mut lake, &QueryOptions::default())
@@ -204,6 +214,7 @@ async fn check_restarts(dir: &std::path::Path, name: &str, input: &std::path::Pa
     let clean = dir.join(format!("{name}-clean")).display().to_string();
     ingest(&input, &clean).await;
     let expected = calls(&clean).await;
+    audit_accounts_for(&clean, &input).await;
     let clean_events = accounted_events(&clean).await;
     let mut distinct = clean_events.clone();
     distinct.dedup();
@@ -255,8 +266,10 @@ async fn check_restarts(dir: &std::path::Path, name: &str, input: &std::path::Pa
             ids
         };
         assert_eq!(ids(calls(&url).await), ids(expected.clone()));
+        audit_accounts_for(&url, &input).await;
         // And once more: nothing changes.
         ingest(&input, &url).await;
         assert_eq!(accounted_events(&url).await, accounted);
+        audit_accounts_for(&url, &input).await;
     }
 }

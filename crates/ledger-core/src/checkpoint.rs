@@ -65,6 +65,35 @@ impl SeqRange {
     }
 }
 
+/// How each event of a commit's range was accounted for: every event read
+/// falls in exactly one count, so with the range's lost events they add up
+/// to the range's length (what `audit` checks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accounting {
+    /// Events whose fragments went into calls released in this range
+    /// (completed, or flushed partial).
+    pub in_calls: u64,
+    /// Events whose fragments wait in calls still pending at the range's
+    /// end: carried into the next range.
+    pub pending: u64,
+    /// Events that became dead letters whole.
+    pub dead_letters: u64,
+    /// Events every fragment of which was a duplicate delivery.
+    pub duplicates: u64,
+    /// The first sequence number counted: after a restart, events up to
+    /// the last commit are read again but were counted by that commit.
+    #[serde(skip)]
+    pub from: i64,
+}
+
+impl Accounting {
+    /// Events accounted for.
+    pub fn events(&self) -> u64 {
+        self.in_calls + self.pending + self.dead_letters + self.duplicates
+    }
+}
+
 /// What one commit must store, for one partition: the records and dead
 /// letters owned by `[first, checkpoint.last]`, and the checkpoint that goes
 /// with them, atomically.
@@ -78,6 +107,9 @@ pub struct Commit {
     /// Ranges of the partition that expired from the source before they
     /// were read: recorded as lost before ingestion, never pretended read.
     pub lost: Vec<SeqRange>,
+    /// How the range's events were accounted for; None on a part of a
+    /// commit ([`Commit::after`]), whose counts cannot be split.
+    pub accounting: Option<Accounting>,
 }
 
 impl Commit {
@@ -116,6 +148,11 @@ impl Commit {
         Some(Commit {
             checkpoint: self.checkpoint.clone(),
             first: self.first.max(done + 1),
+            // The counts hold for the part when they start where it does:
+            // the sink the ledger resumed from.
+            accounting: self
+                .accounting
+                .filter(|a| a.from == self.first.max(done + 1)),
             records: self
                 .records
                 .iter()
@@ -155,6 +192,7 @@ mod tests {
 
     fn commit(first: i64, last: i64, owners: &[i64]) -> Commit {
         Commit {
+            accounting: None,
             checkpoint: Checkpoint {
                 source: "s".into(),
                 partition: "0".into(),

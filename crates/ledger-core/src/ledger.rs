@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::assemble::{AssembleOptions, assemble};
-pub use crate::checkpoint::{Checkpoint, Commit, Owned, SeqRange, call_identity};
+pub use crate::checkpoint::{Accounting, Checkpoint, Commit, Owned, SeqRange, call_identity};
 use crate::correlate::{Correlator, Outcome, PendingCall, Released};
 use crate::dialects;
 use crate::model::{CallRecord, DeadLetter, Position, RawEvent};
@@ -64,6 +64,13 @@ struct OpenRange {
     records: Vec<Owned<CallRecord>>,
     dead_letters: Vec<Owned<DeadLetter>>,
     lost: Vec<SeqRange>,
+    /// Events of the range whose fragments went into calls (released or
+    /// still pending: told apart when the range is committed).
+    joined: Vec<i64>,
+    dead_events: u64,
+    duplicate_events: u64,
+    /// The first event counted in the range.
+    counted_from: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -232,19 +239,34 @@ impl Ledger {
         {
             self.end_replay(&event.position.partition.clone());
         }
+        // An event a replay reads again was accounted for by its commit.
+        let replayed = self
+            .replay
+            .get(&event.position.partition)
+            .is_some_and(|r| seq <= r.last);
         let range = self
             .open
             .entry(event.position.partition.clone())
             .or_default();
         range.first.get_or_insert(seq);
         range.last = seq;
+        if !replayed {
+            range.counted_from.get_or_insert(seq);
+        }
 
         match dialects::decode_event_with(&event.body, &self.key_salt) {
             Err(e) => {
+                if !replayed {
+                    range.dead_events += 1;
+                }
                 self.dead_letter(&event, &e, &event.body, received);
                 self.advance_clock(event.enqueued_time, &event.position);
             }
             Ok(decoded) => {
+                if !replayed && decoded.fragments.is_empty() {
+                    // Nothing usable: its rejects are its dead letters.
+                    range.dead_events += 1;
+                }
                 for r in &decoded.rejected {
                     self.dead_letter(&event, &r.reason, &r.raw, received);
                 }
@@ -256,11 +278,22 @@ impl Ledger {
                     .or(event.enqueued_time);
                 self.advance_clock(event_time, &event.position);
                 let now = self.stream_time.unwrap_or(received);
+                let (mut used, mut duplicates) = (false, false);
                 for f in decoded.fragments {
-                    if let Outcome::Complete(r) =
-                        self.correlator.add(event.position.clone(), f, now)
-                    {
-                        self.emit(&event.position, r);
+                    match self.correlator.add(event.position.clone(), f, now) {
+                        Outcome::Complete(r) => {
+                            used = true;
+                            self.emit(&event.position, r);
+                        }
+                        Outcome::Pending => used = true,
+                        Outcome::Duplicate => duplicates = true,
+                    }
+                }
+                if !replayed && let Some(range) = self.open.get_mut(&event.position.partition) {
+                    if used {
+                        range.joined.push(seq);
+                    } else if duplicates {
+                        range.duplicate_events += 1;
                     }
                 }
             }
@@ -429,7 +462,29 @@ impl Ledger {
         let records = std::mem::take(&mut range.records);
         let dead_letters = std::mem::take(&mut range.dead_letters);
         let lost = std::mem::take(&mut range.lost);
+        let joined = std::mem::take(&mut range.joined);
+        let (dead_events, duplicate_events) = (range.dead_events, range.duplicate_events);
+        range.dead_events = 0;
+        range.duplicate_events = 0;
+        let from = range.counted_from.take().unwrap_or(first);
         range.first = None;
+        // Of the events whose fragments went into calls, those still held
+        // by a pending call are carried into the next range.
+        let held: HashSet<i64> = self
+            .correlator
+            .pending()
+            .flat_map(|c| c.parts.iter())
+            .filter(|h| h.position.partition == partition)
+            .map(|h| h.position.sequence)
+            .collect();
+        let pending_events = joined.iter().filter(|s| held.contains(s)).count() as u64;
+        let accounting = Accounting {
+            in_calls: joined.len() as u64 - pending_events,
+            pending: pending_events,
+            dead_letters: dead_events,
+            duplicates: duplicate_events,
+            from,
+        };
         let resume = self.resume_point(partition, last);
         let mut pending: Vec<String> = self
             .correlator
@@ -451,6 +506,7 @@ impl Ledger {
             records,
             dead_letters,
             lost,
+            accounting: Some(accounting),
         })
     }
 }

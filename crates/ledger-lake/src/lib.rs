@@ -29,6 +29,7 @@
 //! # });
 //! ```
 
+pub mod audit;
 pub mod delta;
 mod location;
 mod maintain;
@@ -44,7 +45,7 @@ use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use ledger_core::checkpoint::SeqRange;
+use ledger_core::checkpoint::{Accounting, SeqRange};
 use ledger_core::{CallRecord, Checkpoint, Commit, Dialect, merge};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
@@ -548,7 +549,7 @@ impl Lake {
             );
             body.push(commit_info(
                 now,
-                &IngestCommit::of(&progress, summary.merged_calls),
+                &IngestCommit::of(&progress, summary.merged_calls, part.accounting),
             )?);
 
             loop {
@@ -830,12 +831,15 @@ pub struct IngestCommit {
     pub merged: u64,
     #[serde(default)]
     pub lost: Vec<SeqRange>,
+    /// How each event of the range was accounted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounting: Option<Accounting>,
 }
 
 impl IngestCommit {
     /// What an ingest commit says of itself: its progress record's range
     /// and counts.
-    fn of(progress: &Progress, merged: u64) -> IngestCommit {
+    fn of(progress: &Progress, merged: u64, accounting: Option<Accounting>) -> IngestCommit {
         IngestCommit {
             operation: "ingest".into(),
             source: progress.checkpoint.source.clone(),
@@ -846,6 +850,7 @@ impl IngestCommit {
             dead_letters: progress.dead_letters,
             merged,
             lost: progress.lost.clone(),
+            accounting,
         }
     }
 }
@@ -864,6 +869,10 @@ pub struct HistoryEntry {
     pub details: Option<serde_json::Value>,
     pub files_added: u64,
     pub files_removed: u64,
+    /// The files the commit added, with their row counts (from `stats`).
+    pub added: Vec<(String, u64)>,
+    /// The files it removed.
+    pub removed: Vec<String>,
 }
 
 const COMMIT_INFO_KEY: &str = "aoaiLedger";
@@ -910,6 +919,16 @@ impl Lake {
                 details: info.and_then(|i| i.get(COMMIT_INFO_KEY)).cloned(),
                 files_added: actions.iter().filter(|a| a.add.is_some()).count() as u64,
                 files_removed: actions.iter().filter(|a| a.remove.is_some()).count() as u64,
+                added: actions
+                    .iter()
+                    .filter_map(|a| a.add.as_ref())
+                    .map(|a| (a.path.clone(), file_rows(a)))
+                    .collect(),
+                removed: actions
+                    .iter()
+                    .filter_map(|a| a.remove.as_ref())
+                    .map(|r| r.path.clone())
+                    .collect(),
             });
         }
         Ok(out)
@@ -1064,6 +1083,15 @@ fn search_dates<'a>(records: impl Iterator<Item = &'a CallRecord>) -> BTreeSet<O
         }
     }
     out
+}
+
+/// A data file's row count, as its `stats` say (0 without stats).
+fn file_rows(add: &Add) -> u64 {
+    add.stats
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| v.get("numRecords")?.as_u64())
+        .unwrap_or(0)
 }
 
 /// A data file's `date` partition value.

@@ -30,6 +30,7 @@ fn record(id: &str) -> CallRecord {
 
 fn commit(first: i64, last: i64, resume: i64, owners: &[i64]) -> Commit {
     Commit {
+        accounting: None,
         checkpoint: checkpoint(last, resume),
         first,
         records: owners

@@ -105,3 +105,69 @@ fn operation(e: &HistoryEntry) -> Option<String> {
         .map(str::to_string);
     ours.or_else(|| e.operation.clone())
 }
+
+/// One row per source partition of an audit: its range, how its events
+/// were accounted for, lost ranges, gaps, totals and whether it passed.
+pub fn audit_batch(report: &ledger_lake::audit::AuditReport) -> Result<RecordBatch, ArrowError> {
+    use ledger_lake::audit::PartitionAudit;
+    let ps = &report.partitions;
+    let text = |f: &dyn Fn(&PartitionAudit) -> String| -> ArrayRef {
+        Arc::new(ps.iter().map(|p| Some(f(p))).collect::<StringArray>())
+    };
+    let int = |f: &dyn Fn(&PartitionAudit) -> u64| -> ArrayRef {
+        Arc::new(
+            ps.iter()
+                .map(|p| i64::try_from(f(p)).ok())
+                .collect::<Int64Array>(),
+        )
+    };
+    let ranges = |rs: &[ledger_core::checkpoint::SeqRange]| {
+        rs.iter()
+            .map(|r| format!("{}..{}", r.first, r.last))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("source", text(&|p| p.source.clone())),
+        ("partition", text(&|p| p.partition.clone())),
+        (
+            "first",
+            Arc::new(ps.iter().map(|p| Some(p.first)).collect::<Int64Array>()),
+        ),
+        (
+            "last",
+            Arc::new(ps.iter().map(|p| Some(p.last)).collect::<Int64Array>()),
+        ),
+        ("commits", int(&|p| p.commits)),
+        ("events", int(&|p| p.accounted.events())),
+        ("in_calls", int(&|p| p.accounted.in_calls)),
+        ("pending", int(&|p| p.accounted.pending)),
+        ("dead_letter_events", int(&|p| p.accounted.dead_letters)),
+        ("duplicates", int(&|p| p.accounted.duplicates)),
+        (
+            "lost_before_ingestion",
+            text(&|p| ranges(&p.lost_before_ingestion)),
+        ),
+        ("gaps", text(&|p| ranges(&p.gaps))),
+        ("calls", int(&|p| p.calls)),
+        ("dead_letters", int(&|p| p.dead_letters)),
+        ("merged", int(&|p| p.merged)),
+        (
+            "accounted",
+            text(&|p| {
+                if p.passed() {
+                    "yes".into()
+                } else {
+                    "NO".into()
+                }
+            }),
+        ),
+    ];
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    );
+    RecordBatch::try_new(Arc::new(schema), columns.into_iter().map(|c| c.1).collect())
+}

@@ -11,6 +11,7 @@ use ledger_query::{LakeTable, LedgerQuery, QueryOptions, TimeRange};
 fn commit(last: i64, day: u32) -> Commit {
     let t = Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap();
     Commit {
+        accounting: None,
         checkpoint: Checkpoint {
             source: "s".into(),
             partition: "p".into(),
