@@ -20,6 +20,27 @@ pub fn history_batch(table: Table, entries: &[HistoryEntry]) -> Result<RecordBat
     };
     let ledger = |e: &HistoryEntry| e.ledger.clone();
     let count = |n: u64| i64::try_from(n).ok();
+    // Rows a commit removed: those of the files it removed, as their
+    // adds recorded them.
+    let mut rows_of: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    let mut removed_rows = Vec::with_capacity(entries.len());
+    for e in entries {
+        removed_rows.push(
+            e.removed
+                .iter()
+                .map(|p| rows_of.get(p.as_str()).copied().unwrap_or(0))
+                .sum::<u64>(),
+        );
+        for (path, rows) in &e.added {
+            rows_of.insert(path, *rows);
+        }
+    }
+    let rows_removed: ArrayRef = Arc::new(
+        removed_rows
+            .iter()
+            .map(|n| count(*n))
+            .collect::<Int64Array>(),
+    );
     let columns: Vec<(&str, DataType, ArrayRef)> = vec![
         (
             "table",
@@ -69,6 +90,12 @@ pub fn history_batch(table: Table, entries: &[HistoryEntry]) -> Result<RecordBat
             DataType::Int64,
             int(&|e| ledger(e).and_then(|l| count(l.merged))),
         ),
+        (
+            "rows_added",
+            DataType::Int64,
+            int(&|e| count(e.added.iter().map(|a| a.1).sum())),
+        ),
+        ("rows_removed", DataType::Int64, rows_removed),
         (
             "files_added",
             DataType::Int64,
