@@ -7,14 +7,16 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use aoai_ledger::ingest::ingest_files;
 use aoai_ledger::output::{self, Format};
-use aoai_ledger::progress::Bar;
+use aoai_ledger::progress::{Bar, RowsBar};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+use futures::StreamExt;
 use ledger_core::filter::CallFilter;
 use ledger_lake::{Lake, Table};
 use ledger_pipeline::{CommitPolicy, LedgerSettings, Secrets, Sink};
 use ledger_query::reports::DefaultRange;
 use ledger_query::{LedgerQuery, QueryOptions, REPORTS, TimeRange};
+use std::io::IsTerminal;
 
 /// mimalloc: the ingest allocates many small, short-lived strings and maps.
 #[global_allocator]
@@ -348,8 +350,19 @@ async fn run_query(
         Query::Report(name) => q.report(name).await?,
         Query::Calls(filter) => q.export_calls(filter).await?,
     };
-    let batches = df.collect().await?;
-    output::write(&batches, format, sink(out)?)?;
+    // Batch by batch: an export of any size holds one batch at a time.
+    let schema = df.schema().inner().clone();
+    let mut stream = df.execute_stream().await?;
+    let to_terminal = out.out.is_none() && std::io::stdout().is_terminal();
+    let bar = RowsBar::new(to_terminal);
+    let mut writer = output::BatchWriter::new(format, sink(out)?, schema)?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        bar.add(batch.num_rows());
+        writer.write(&batch)?;
+    }
+    writer.finish()?;
+    bar.finish();
     Ok(())
 }
 
@@ -396,6 +409,29 @@ enum Query<'a> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    match run().await {
+        // The reader went away (`export | head`): not a failure.
+        Err(e) if broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    use datafusion::arrow::error::ArrowError;
+    e.chain().any(|c| {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        match c.downcast_ref::<ArrowError>() {
+            Some(ArrowError::IoError(_, io)) => io.kind() == std::io::ErrorKind::BrokenPipe,
+            // The CSV writer keeps only the I/O error's text.
+            Some(ArrowError::CsvError(text)) => text.contains("Broken pipe"),
+            _ => false,
+        }
+    })
+}
+
+async fn run() -> Result<()> {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     let now = cli.now.as_deref();

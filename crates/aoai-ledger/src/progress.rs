@@ -60,3 +60,35 @@ impl Observer for Bar {
         ));
     }
 }
+
+/// Rows written by a long export, on stderr: a spinner with the count.
+/// Shown only on a terminal, and only when the rows do not go to it.
+pub struct RowsBar {
+    bar: Option<ProgressBar>,
+}
+
+impl RowsBar {
+    pub fn new(to_terminal: bool) -> RowsBar {
+        let shown = !to_terminal && std::io::stderr().is_terminal();
+        let bar = shown.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} rows written") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        RowsBar { bar }
+    }
+
+    pub fn add(&self, rows: usize) {
+        if let Some(b) = &self.bar {
+            b.inc(rows as u64);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
