@@ -42,6 +42,8 @@ pub mod correlate;
 pub mod cost;
 pub mod dialects;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub(crate) mod json_repair;
 pub mod ledger;
 pub mod limits;
