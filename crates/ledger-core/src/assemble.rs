@@ -359,7 +359,10 @@ impl Texts {
 fn timing(meta: &CallMeta) -> (Option<chrono::DateTime<chrono::Utc>>, Option<i64>) {
     let request_time = meta.request_time.or_else(|| {
         let t = meta.response_time?;
-        Some(t - chrono::Duration::milliseconds(meta.duration_ms.unwrap_or(0)))
+        // An absurd duration (hostile input) leaves the response time.
+        chrono::Duration::try_milliseconds(meta.duration_ms.unwrap_or(0))
+            .and_then(|d| t.checked_sub_signed(d))
+            .or(Some(t))
     });
     let duration_ms = meta.duration_ms.or_else(|| {
         let (a, b) = (meta.request_time?, meta.response_time?);
