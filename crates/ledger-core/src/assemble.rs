@@ -189,12 +189,22 @@ impl Bodies {
     /// copies are parsed.
     fn read(call: &PendingCall, warnings: &mut Vec<String>) -> Bodies {
         let request_body = chosen(
-            copies(call, |f| f.request_body.as_ref()),
+            copies(call, |f| {
+                [
+                    (Side::Client, f.request_body.as_ref()),
+                    (Side::Backend, f.backend_request_body.as_ref()),
+                ]
+            }),
             "request",
             warnings,
         );
         let response_body = chosen(
-            copies(call, |f| f.response_body.as_ref()),
+            copies(call, |f| {
+                [
+                    (Side::Client, f.response_body.as_ref()),
+                    (Side::Backend, f.backend_response_body.as_ref()),
+                ]
+            }),
             "response",
             warnings,
         );
@@ -349,7 +359,10 @@ impl Texts {
 fn timing(meta: &CallMeta) -> (Option<chrono::DateTime<chrono::Utc>>, Option<i64>) {
     let request_time = meta.request_time.or_else(|| {
         let t = meta.response_time?;
-        Some(t - chrono::Duration::milliseconds(meta.duration_ms.unwrap_or(0)))
+        // An absurd duration (hostile input) leaves the response time.
+        chrono::Duration::try_milliseconds(meta.duration_ms.unwrap_or(0))
+            .and_then(|d| t.checked_sub_signed(d))
+            .or(Some(t))
     });
     let duration_ms = meta.duration_ms.or_else(|| {
         let (a, b) = (meta.request_time?, meta.response_time?);
@@ -437,13 +450,25 @@ pub fn model_key(model: &str) -> String {
     }
 }
 
+/// Which side of the gateway a copy was logged on, where a log keeps both.
+/// The backend's is what the model saw (after inbound policies) and sent
+/// (before outbound ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Side {
+    Backend,
+    /// The client's side, or the one copy a dialect logs.
+    Client,
+}
+
 /// One copy of a body: the pieces that fragments of one role carry for
-/// one channel, in one kind (ledger/v1's request chunks are one copy; the
-/// tf request event's `RequestBody` and the response event's repeat of it
-/// are two).
+/// one channel, in one kind, from one side (ledger/v1's request chunks are
+/// one copy; the tf request event's `RequestBody` and the response event's
+/// repeat of it are two; so are azure-monitor's `requestBody` and
+/// `backendRequestBody`).
 struct BodyCopy<'a> {
     role: Role,
     kind: BodyKind,
+    side: Side,
     /// In index order, one piece per index.
     pieces: Vec<&'a BodyPart>,
     /// Chunks of `count` that never arrived.
@@ -453,10 +478,11 @@ struct BodyCopy<'a> {
 }
 
 impl BodyCopy<'_> {
-    fn new(role: Role, kind: BodyKind) -> Self {
+    fn new(role: Role, kind: BodyKind, side: Side) -> Self {
         BodyCopy {
             role,
             kind,
+            side,
             pieces: Vec::new(),
             missing: None,
             truncated: false,
@@ -487,9 +513,10 @@ impl BodyCopy<'_> {
     /// parameters and usage besides its text, beats messages; then the
     /// copy logged later beats the request event's, which is logged on the
     /// way in, before inbound policies may rewrite the body: the later copy
-    /// is what the backend got. Copies are one per (role, kind), so the
-    /// order is total and does not depend on arrival.
-    fn rank(&self) -> (bool, u8, usize) {
+    /// is what the backend got; last, of one role's two sides, the
+    /// backend's copy beats the client's. Copies are one per (role, kind,
+    /// side), so the order is total and does not depend on arrival.
+    fn rank(&self) -> (bool, u8, usize, Side) {
         let kind = match self.kind {
             BodyKind::Http => 0,
             BodyKind::Messages => 1,
@@ -498,7 +525,7 @@ impl BodyCopy<'_> {
             .iter()
             .position(|r| *r == self.role)
             .unwrap_or(COPY_ORDER.len());
-        (self.truncated, kind, role)
+        (self.truncated, kind, role, self.side)
     }
 
     fn text(&self) -> String {
@@ -522,7 +549,11 @@ impl BodyCopy<'_> {
             BodyKind::Http => "body",
             BodyKind::Messages => "messages",
         };
-        format!("the {} event's {what}", role_name(self.role))
+        let side = match self.side {
+            Side::Backend => "backend ",
+            Side::Client => "",
+        };
+        format!("the {} event's {side}{what}", role_name(self.role))
     }
 }
 
@@ -537,29 +568,31 @@ const COPY_ORDER: [Role; 6] = [
     Role::Request,
 ];
 
-/// The copies of one body channel (`channel` picks it from a fragment),
-/// the most complete first.
-fn copies<'a>(
+/// The copies of one body channel (`channel` picks its pieces, by side,
+/// from a fragment), the most complete first.
+fn copies<'a, const N: usize>(
     call: &'a PendingCall,
-    channel: impl Fn(&'a Fragment) -> Option<&'a BodyPart>,
+    channel: impl Fn(&'a Fragment) -> [(Side, Option<&'a BodyPart>); N],
 ) -> Vec<BodyCopy<'a>> {
     let mut copies: Vec<BodyCopy<'a>> = Vec::new();
     for h in &call.parts {
-        let Some(piece) = channel(&h.fragment) else {
-            continue;
-        };
         let role = h.fragment.role;
-        let at = match copies
-            .iter()
-            .position(|c| c.role == role && c.kind == piece.kind)
-        {
-            Some(at) => at,
-            None => {
-                copies.push(BodyCopy::new(role, piece.kind));
-                copies.len() - 1
-            }
-        };
-        copies[at].pieces.push(piece);
+        for (side, piece) in channel(&h.fragment) {
+            let Some(piece) = piece else {
+                continue;
+            };
+            let at = match copies
+                .iter()
+                .position(|c| c.role == role && c.kind == piece.kind && c.side == side)
+            {
+                Some(at) => at,
+                None => {
+                    copies.push(BodyCopy::new(role, piece.kind, side));
+                    copies.len() - 1
+                }
+            };
+            copies[at].pieces.push(piece);
+        }
     }
     for c in &mut copies {
         c.settle();
@@ -788,7 +821,7 @@ mod tests {
             [&tail, &whole, &cut],
             [&whole, &cut, &tail],
         ] {
-            let mut c = BodyCopy::new(Role::Response, BodyKind::Http);
+            let mut c = BodyCopy::new(Role::Response, BodyKind::Http, Side::Client);
             c.pieces.extend(order);
             c.settle();
             assert_eq!(

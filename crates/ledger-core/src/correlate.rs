@@ -319,7 +319,12 @@ fn fingerprint(f: &Fragment) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (f.role as u8).hash(&mut h);
-    for b in [&f.request_body, &f.response_body] {
+    for b in [
+        &f.request_body,
+        &f.response_body,
+        &f.backend_request_body,
+        &f.backend_response_body,
+    ] {
         if let Some(b) = b {
             (b.index, b.count, &b.text).hash(&mut h);
         } else {
@@ -355,6 +360,8 @@ mod tests {
                 None
             },
             response_body: if role == Role::Request { None } else { body },
+            backend_request_body: None,
+            backend_response_body: None,
         }
     }
 
@@ -431,6 +438,8 @@ mod gap_tests {
             meta: CallMeta::default(),
             request_body: None,
             response_body: None,
+            backend_request_body: None,
+            backend_response_body: None,
         };
         let p = |s| Position {
             partition: "0".into(),

@@ -43,6 +43,8 @@ pub mod cost;
 pub mod dialects;
 pub mod error;
 pub mod filter;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub(crate) mod json_repair;
 pub mod ledger;
 pub mod limits;

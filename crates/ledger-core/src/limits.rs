@@ -9,6 +9,7 @@
 //!
 //! | limit | value | past it |
 //! |---|---|---|
+//! | [`MAX_EVENT_BYTES`] bytes of one event | 16 MiB | dead letter, not decoded |
 //! | [`MAX_CHUNKS`] body chunks per call (`chunk.count`, `chunk.index`, azure-monitor `sequenceNumber`) | 10,000 | dead letter |
 //! | [`MAX_CHOICES`] choices per response (streamed or not), request `n` | 128 | choices dropped, warning |
 //! | [`MAX_TOOL_CALLS`] tool calls per choice | 128 | tool calls dropped, warning |
@@ -16,6 +17,13 @@
 //!
 //! Choice and tool-call indexes are map keys, never vector positions, so an
 //! index of 4,000,000,000 costs what an index of 0 costs.
+
+/// Bytes of one event. APIM's `log-to-eventhub` sends at most 200 KB and
+/// Event Hubs carries at most 1 MB (20 MB on dedicated clusters' largest
+/// setting), so a larger event is not an APIM event: it is dead-lettered
+/// without being decoded, which would cost memory and time in proportion
+/// to a size no real event has.
+pub const MAX_EVENT_BYTES: usize = 16 << 20;
 
 /// Body chunks of one call; a chunk count or index at or past it is refused.
 pub const MAX_CHUNKS: u32 = 10_000;

@@ -215,8 +215,18 @@ pub struct Fragment {
     pub key: String,
     pub role: Role,
     pub meta: CallMeta,
+    /// The body as the gateway logged it on the client's side (or the one
+    /// copy a dialect logs).
     pub request_body: Option<BodyPart>,
     pub response_body: Option<BodyPart>,
+    /// The backend's copies, when the log keeps them besides the client's
+    /// (azure-monitor `backendRequestBody`, `backendResponseBody`): what
+    /// the model saw and sent, which differ from the client's when a policy
+    /// rewrote the body. Assembly weighs both (`assemble`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_request_body: Option<BodyPart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_response_body: Option<BodyPart>,
 }
 
 /// Normalised operation.

@@ -123,9 +123,11 @@ fn assert_am_whole(r: &CallRecord) {
         "{:?}",
         r.warnings
     );
-    for what in ["request", "response"] {
+    // The request is the client's `requestBody`, the response the
+    // backend's `backendResponseBody`.
+    for (what, side) in [("request", ""), ("response", "backend ")] {
         let w = format!(
-            "{what} body: used the llm-log event's messages; the gateway-log event's body was cut"
+            "{what} body: used the llm-log event's messages; the gateway-log event's {side}body was cut"
         );
         assert!(r.warnings.contains(&w), "{w} not in {:?}", r.warnings);
     }
@@ -174,6 +176,60 @@ fn azure_monitor_whole_gateway_body_is_kept_over_messages() {
         "{:?}",
         r.warnings
     );
+}
+
+#[test]
+fn azure_monitor_backend_copies_win_over_the_clients_when_a_policy_rewrote_them() {
+    // One GatewayLogs record with both sides' bodies, whole: an inbound
+    // policy added a system message, an outbound one rewrote the answer.
+    // The record keeps what the model saw and sent, and says so.
+    let client = json!({"messages": [{"role": "user", "content": "Hi"}]}).to_string();
+    let backend = json!({"messages": [{"role": "system", "content": "Be brief."},
+                                      {"role": "user", "content": "Hi"}], "max_tokens": 7})
+    .to_string();
+    let answer = |text: &str| {
+        json!({"object": "chat.completion", "model": "gpt-4o-2024-08-06",
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop"}],
+               "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}})
+        .to_string()
+    };
+    let ev = json!({"records": [am_record(
+        "GatewayLogs",
+        json!({"method": "POST", "responseCode": 200, "requestBody": client,
+               "backendRequestBody": backend, "responseBody": answer("[redacted]"),
+               "backendResponseBody": answer("Hello.")}),
+    )]});
+    let r = one(&[ev]);
+    assert_eq!(prompt_content(&r), "Be brief.");
+    assert_eq!(r.max_tokens, Some(7));
+    assert_eq!(r.response_text.as_deref(), Some("Hello."));
+    for what in ["request", "response"] {
+        let w = format!(
+            "{what} body: used the gateway-log event's backend body; the gateway-log event's body differs"
+        );
+        assert!(r.warnings.contains(&w), "{w} not in {:?}", r.warnings);
+    }
+}
+
+#[test]
+fn azure_monitor_a_cut_backend_copy_loses_to_a_whole_client_copy() {
+    // A policy prepended a long system prompt: the backend's body passed
+    // the 8,192-byte log limit and was cut, the client's is whole.
+    let client = json!({"messages": [{"role": "user", "content": "Hi"}]}).to_string();
+    let backend = json!({"messages": [{"role": "system", "content": "s".repeat(9_000)},
+                                      {"role": "user", "content": "Hi"}]})
+    .to_string();
+    let ev = json!({"records": [am_record(
+        "GatewayLogs",
+        json!({"method": "POST", "responseCode": 200, "requestBody": client,
+               "backendRequestBody": cut(&backend, 8192)}),
+    )]});
+    let r = one(&[ev]);
+    assert_eq!(prompt_content(&r), "Hi");
+    assert!(!r.request_truncated);
+    let w = "request body: used the gateway-log event's body; the gateway-log event's backend body was cut";
+    assert!(r.warnings.iter().any(|x| x == w), "{:?}", r.warnings);
 }
 
 // ---- enterprise-logging-tf: the request event's RequestBody cut to 1,024 characters ----

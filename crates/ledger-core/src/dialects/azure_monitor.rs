@@ -193,21 +193,21 @@ fn gateway_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
         )
     });
 
-    let request_body = rec
-        .get_any(&["requestBody", "backendRequestBody"])
-        .or_else(|| rec.nested("request", "body"))
-        .or_else(|| rec.nested("backendRequest", "body"))
-        .and_then(body_text)
-        .map(logged_body);
-    // The backend's response is what the model sent; prefer it.
-    let response_body = rec
-        .get_any(&["backendResponseBody", "responseBody"])
-        .or_else(|| rec.nested("backendResponse", "body"))
-        .or_else(|| rec.nested("response", "body"))
-        .and_then(body_text)
-        .map(logged_body);
-    let object = response_body
+    // The client's and the backend's copies both go to assembly, which
+    // prefers the backend's (what the model saw) when a policy rewrote one.
+    let body = |flat: &str, outer: &str| {
+        rec.get(flat)
+            .or_else(|| rec.nested(outer, "body"))
+            .and_then(body_text)
+            .map(logged_body)
+    };
+    let request_body = body("requestBody", "request");
+    let backend_request_body = body("backendRequestBody", "backendRequest");
+    let response_body = body("responseBody", "response");
+    let backend_response_body = body("backendResponseBody", "backendResponse");
+    let object = backend_response_body
         .as_ref()
+        .or(response_body.as_ref())
         .and_then(|b| response_object(&b.text));
     meta.operation_id = operation_id(
         rec.prop_text("operationId").as_deref(),
@@ -222,6 +222,8 @@ fn gateway_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
         meta,
         request_body,
         response_body,
+        backend_request_body,
+        backend_response_body,
     })
 }
 
@@ -303,6 +305,8 @@ fn llm_log(rec: &Rec<'_>) -> Result<Fragment, DecodeError> {
         meta,
         request_body,
         response_body,
+        backend_request_body: None,
+        backend_response_body: None,
     })
 }
 
@@ -411,8 +415,14 @@ mod tests {
         let req = f.request_body.as_ref().expect("request body");
         assert_eq!(req.text, r#"{"messages":[{"role":"user","content":"Hi"}]}"#);
         assert!(!req.truncated);
-        let resp = f.response_body.as_ref().expect("response body");
+        // Both sides' copies are kept; assembly prefers the backend's.
+        let resp = f
+            .backend_response_body
+            .as_ref()
+            .expect("backend response body");
         assert!(resp.text.contains("chatcmpl-1") && !resp.truncated);
+        let client = f.response_body.as_ref().expect("client response body");
+        assert_eq!(client.text, r#"{"ignored":true}"#);
         let all = serde_json::to_string(f).unwrap();
         assert!(!all.contains("0123456789abcdef") && !all.contains("eyJhbGciOi"));
     }

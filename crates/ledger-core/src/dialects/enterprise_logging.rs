@@ -105,6 +105,8 @@ fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
         meta,
         request_body: fragment_bodies.0,
         response_body: fragment_bodies.1,
+        backend_request_body: None,
+        backend_response_body: None,
     })
 }
 

@@ -116,6 +116,8 @@ fn decode(o: Obj<'_>, ctx: &Ctx<'_>) -> Result<Fragment, DecodeError> {
         meta,
         request_body,
         response_body,
+        backend_request_body: None,
+        backend_response_body: None,
     })
 }
 

@@ -109,6 +109,12 @@ pub fn decode_event(body: &[u8]) -> Result<Decoded, DecodeError> {
 /// (a deployment's own secret salt keeps the hashes from being matched
 /// against guessed keys).
 pub fn decode_event_with(body: &[u8], key_salt: &str) -> Result<Decoded, DecodeError> {
+    if body.len() > crate::limits::MAX_EVENT_BYTES {
+        return Err(DecodeError::TooLarge {
+            bytes: body.len(),
+            limit: crate::limits::MAX_EVENT_BYTES,
+        });
+    }
     let (value, cut_field) = parse(body)?;
     let Value::Object(map) = &value else {
         return Err(DecodeError::UnknownDialect(

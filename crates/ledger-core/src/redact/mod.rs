@@ -185,7 +185,7 @@ static WEAK_PARAM: LazyLock<Regex> = LazyLock::new(|| {
 /// Connection-string segments: `AccountKey=...;`, `SharedAccessKey=...;`,
 /// `SharedAccessSignature=SharedAccessSignature sr=...&sig=...;`, `Pwd=`.
 static CONN_STRING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|Pwd|ClientSecret)[ \t]*=[ \t]*([^;"'\r\n\\]+)"#)
+    Regex::new(r#"(?i)(AccountKey|SharedAccessKey|SharedAccessSignature|Pwd|ClientSecret)[ \t]*=[ \t]*([^;"'\r\n\\]+)"#)
         .expect("connection string pattern")
 });
 
@@ -367,10 +367,12 @@ pub fn scrub_url(url: &str) -> String {
         out.push('#');
         out.push_str(&scrub_params(f));
     }
-    apply(Cow::Owned(out), &USERINFO, |c| {
-        format!("{}:{MASK}@", group(c, 1))
-    })
-    .into_owned()
+    // Then the text rules (a password in `user:password@host`; a
+    // connection string or token pasted anywhere in the URL).
+    match scrub_text_cow(&out) {
+        Cow::Owned(s) => s,
+        Cow::Borrowed(_) => out,
+    }
 }
 
 /// Salted SHA-256 of a key, hex, for attribution without storing the key.

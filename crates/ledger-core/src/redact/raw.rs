@@ -501,6 +501,9 @@ impl<'a> Walker<'a> {
                     (ObjState::Key, b'"') => {
                         let (end, closed) = string_end(raw, i + 1);
                         if !closed {
+                            // The text ends inside a key: scrubbed as a
+                            // cut string is (it may hold anything).
+                            self.rewrite_string(i, end, (i + 1, end), false);
                             return;
                         }
                         self.key_done(i, (i + 1, end));

@@ -264,3 +264,13 @@ mod props {
         }
     }
 }
+
+#[test]
+fn secrets_in_a_cut_key_and_glued_to_a_word_are_masked() {
+    // Found by fuzzing: a text that ends inside a key kept the key as it
+    // was, and a connection-string name glued to a word was not seen.
+    let (out, _) = s(br#"{"a":1,"error[[AccountKey=k3y;EndpointSuffix=x"#);
+    assert!(!out.contains("k3y"), "{out}");
+    let (out, _) = s(br#"{"streaAccountKey=k3y;x":true}"#);
+    assert!(!out.contains("k3y"), "{out}");
+}

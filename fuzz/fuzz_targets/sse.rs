@@ -1,0 +1,3 @@
+#![no_main]
+// The harness and its properties live in ledger_core::fuzzing.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ledger_core::fuzzing::Target::Sse.run(data));
