@@ -238,10 +238,10 @@ fn merge_usage(
         out.cached_tokens = req.cached_tokens.or(resp.cached_tokens);
         out.total_tokens = match (prompt, completion) {
             (None, None) => None,
-            (p, c) => Some(p.unwrap_or(0) + c.unwrap_or(0)),
+            (p, c) => Some(p.unwrap_or(0).saturating_add(c.unwrap_or(0))),
         };
         out.cost = match (req.cost, resp.cost) {
-            (Some(x), Some(y)) if req.currency == resp.currency => Some(x + y),
+            (Some(x), Some(y)) if req.currency == resp.currency => x.checked_add(y),
             (x, y) => x.or(y),
         };
         out.currency = req.currency.clone().or(resp.currency.clone());
