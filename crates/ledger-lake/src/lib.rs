@@ -604,12 +604,7 @@ impl Lake {
         let mut records = merge::merge_all(incoming);
         let dates = search_dates(records.iter().map(|r| r.as_ref()));
         let snap = self.calls.snapshot.get_or_insert_with(Snapshot::default);
-        let candidates: Vec<Add> = snap
-            .files
-            .values()
-            .filter(|a| partial_rows(a) > 0 && dates.contains(&file_date(a)))
-            .cloned()
-            .collect();
+        let candidates: Vec<Add> = partial_files(snap, &dates).cloned().collect();
         let seen = candidates.iter().map(|a| a.path.clone()).collect();
         let merged = given.saturating_sub(records.len()) as u64;
         if candidates.is_empty() {
@@ -680,12 +675,7 @@ impl Lake {
         let Some(snap) = self.calls.snapshot.as_ref() else {
             return true;
         };
-        let now: BTreeSet<&String> = snap
-            .files
-            .values()
-            .filter(|a| partial_rows(a) > 0 && plan.dates.contains(&file_date(a)))
-            .map(|a| &a.path)
-            .collect();
+        let now: BTreeSet<&String> = partial_files(snap, &plan.dates).map(|a| &a.path).collect();
         plan.removes
             .iter()
             .any(|a| !snap.files.contains_key(&a.path))
@@ -695,13 +685,12 @@ impl Lake {
 
     /// The records of one data file of the calls table.
     async fn read_calls_file(&self, add: &Add) -> Result<Vec<CallRecord>, LakeError> {
-        let path = self.calls.table.path(&add.path);
-        let bytes = self.store().get(&path).await?.bytes().await?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
-            .build()?;
         let mut out = Vec::new();
-        for batch in reader {
-            out.extend(schema::calls_from_batch(&batch?)?);
+        for batch in self
+            .read_file(Table::Calls, add, &schema::calls_schema())
+            .await?
+        {
+            out.extend(schema::calls_from_batch(&batch)?);
         }
         Ok(out)
     }
@@ -1092,6 +1081,16 @@ fn file_rows(add: &Add) -> u64 {
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
         .and_then(|v| v.get("numRecords")?.as_u64())
         .unwrap_or(0)
+}
+
+/// The live calls files holding partial rows in `dates`: all a merge reads.
+fn partial_files<'a>(
+    snap: &'a Snapshot,
+    dates: &'a BTreeSet<Option<String>>,
+) -> impl Iterator<Item = &'a Add> {
+    snap.files
+        .values()
+        .filter(|a| partial_rows(a) > 0 && dates.contains(&file_date(a)))
 }
 
 /// A data file's `date` partition value.

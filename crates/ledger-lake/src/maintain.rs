@@ -64,7 +64,7 @@ impl Lake {
             state.table.update(snap).await?;
         }
         let snap = self.writer_snapshot(table).await?;
-        let since = since.map(|d| d.format("%Y-%m-%d").to_string());
+        let since = since.map(crate::day_name);
         let mut by_date: BTreeMap<Option<String>, Vec<Add>> = BTreeMap::new();
         for add in snap.files.values() {
             let date = file_date(add);
@@ -175,7 +175,7 @@ impl Lake {
 
     /// One data file's batches, with the columns the table has gained since
     /// it was written filled with nulls.
-    async fn read_file(
+    pub(crate) async fn read_file(
         &self,
         table: Table,
         add: &Add,
@@ -417,7 +417,7 @@ impl Lake {
                 let state = self.state(table);
                 let snap = state.snapshot.get_or_insert_with(Snapshot::default);
                 state.table.update(snap).await?;
-                let last_day = before.map(|b| b.date_naive().format("%Y-%m-%d").to_string());
+                let last_day = before.map(|b| crate::day_name(b.date_naive()));
                 snap.files
                     .values()
                     .filter(|a| match (&last_day, file_date(a)) {
