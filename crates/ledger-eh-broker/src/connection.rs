@@ -520,6 +520,11 @@ fn put_token(
         Ok(grant) => {
             tracing::debug!(connection = context.id, scope = %grant.scope, expires_at = grant.expires_at, "token accepted");
             context.tokens.put(grant);
+            context
+                .shared
+                .stats
+                .tokens_accepted
+                .fetch_add(1, Ordering::Relaxed);
             reply_to_request(request, 202, "Accepted", Value::Null)
         }
         Err(e) => {

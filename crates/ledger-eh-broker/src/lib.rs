@@ -186,6 +186,7 @@ pub struct Stats {
     pub events_in: AtomicU64,
     pub bytes_in: AtomicU64,
     pub events_out: AtomicU64,
+    pub tokens_accepted: AtomicU64,
 }
 
 impl Shared {

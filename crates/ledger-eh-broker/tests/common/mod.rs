@@ -38,3 +38,82 @@ pub async fn consumer(broker: &Broker) -> ConsumerClient {
     .expect("consumer opens in time")
     .expect("consumer opens")
 }
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_messaging_eventhubs::models::ReceivedEventData;
+use azure_messaging_eventhubs::{EventReceiver, OpenReceiverOptions, StartLocation, StartPosition};
+use futures::StreamExt;
+use ledger_eh_broker::JwtIssuer;
+
+/// An Entra-like credential that mints test JWTs living `lifetime_secs`.
+#[derive(Debug)]
+pub struct ShortLivedJwt {
+    pub issuer: JwtIssuer,
+    pub lifetime_secs: i64,
+    pub minted: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for ShortLivedJwt {
+    async fn get_token(
+        &self,
+        _scopes: &[&str],
+        _options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        self.minted.fetch_add(1, Ordering::Relaxed);
+        let now = azure_core::time::OffsetDateTime::now_utc();
+        let expires = now + azure_core::time::Duration::seconds(self.lifetime_secs);
+        let token = ledger_eh_broker::auth::test_jwt(
+            &self.issuer,
+            "https://eventhubs.azure.net/",
+            expires.unix_timestamp(),
+        );
+        Ok(AccessToken::new(token, expires))
+    }
+}
+
+pub fn jwt_credential(issuer: &JwtIssuer, lifetime_secs: i64) -> Arc<ShortLivedJwt> {
+    Arc::new(ShortLivedJwt {
+        issuer: issuer.clone(),
+        lifetime_secs,
+        minted: AtomicU64::new(0),
+    })
+}
+
+pub fn from(location: StartLocation, inclusive: bool) -> Option<OpenReceiverOptions> {
+    Some(OpenReceiverOptions {
+        start_position: Some(StartPosition {
+            location,
+            inclusive,
+        }),
+        ..Default::default()
+    })
+}
+
+/// The next `n` events of a receiver, each within `wait`.
+pub async fn take(receiver: &EventReceiver, n: usize, wait: Duration) -> Vec<ReceivedEventData> {
+    let stream = receiver.stream_events();
+    futures::pin_mut!(stream);
+    let mut got = Vec::new();
+    while got.len() < n {
+        let next = tokio::time::timeout(wait, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("event {} of {n} did not come within {wait:?}", got.len()));
+        match next {
+            Some(Ok(event)) => got.push(event),
+            Some(Err(e)) => panic!("receive failed after {} of {n} events: {e:?}", got.len()),
+            None => panic!("the stream ended after {} of {n} events", got.len()),
+        }
+    }
+    got
+}
+
+pub fn sequence_numbers(events: &[ReceivedEventData]) -> Vec<i64> {
+    events
+        .iter()
+        .filter_map(ReceivedEventData::sequence_number)
+        .collect()
+}
