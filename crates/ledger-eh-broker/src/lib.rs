@@ -269,11 +269,7 @@ impl Broker {
             stats: Stats::default(),
         });
         shared.load_hubs()?;
-        let listener =
-            bind_reusable(shared.config.listen).map_err(|source| BrokerError::Listen {
-                addr: shared.config.listen,
-                source,
-            })?;
+        let listener = bind_with_retry(shared.config.listen).await?;
         let addr = listener
             .local_addr()
             .map_err(|source| BrokerError::Listen {
@@ -409,23 +405,10 @@ impl Broker {
         if self.shared.config.data_dir.is_some() {
             self.shared.load_hubs()?;
         }
-        // The old socket may take a moment to be released.
-        let mut last_error = None;
-        for _ in 0..50 {
-            match bind_reusable(self.addr) {
-                Ok(listener) => {
-                    let task = tokio::spawn(connection::accept_loop(self.shared.clone(), listener));
-                    *self.accept_loop.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
-                    return Ok(());
-                }
-                Err(e) => last_error = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(BrokerError::Listen {
-            addr: self.addr,
-            source: last_error.unwrap_or_else(|| std::io::Error::other("bind failed")),
-        })
+        let listener = bind_with_retry(self.addr).await?;
+        let task = tokio::spawn(connection::accept_loop(self.shared.clone(), listener));
+        *self.accept_loop.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        Ok(())
     }
 
     /// Serves the HTTP control endpoint on `addr` until the broker drops.
@@ -440,6 +423,26 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Binds, waiting up to 5 s for a port a stopped broker still holds (its
+/// accept task is aborted, not yet dropped).
+async fn bind_with_retry(addr: SocketAddr) -> Result<TcpListener, BrokerError> {
+    let mut attempts = 0;
+    loop {
+        match bind_reusable(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e)
+                if attempts < 50
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && addr.port() != 0 =>
+            {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(source) => return Err(BrokerError::Listen { addr, source }),
+        }
     }
 }
 

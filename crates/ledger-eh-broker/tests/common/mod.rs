@@ -6,7 +6,18 @@ use std::time::Duration;
 use azure_messaging_eventhubs::{ConsumerClient, ProducerClient};
 use ledger_eh_broker::{Broker, BrokerConfig};
 
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+    }
+}
+
 pub async fn broker(partitions: u32) -> Broker {
+    logs();
     Broker::start(BrokerConfig {
         partitions,
         ..BrokerConfig::default()
