@@ -7,3 +7,4 @@
 pub mod ingest;
 pub mod output;
 pub mod progress;
+pub mod send;

@@ -152,6 +152,38 @@ enum Command {
     },
     /// List the named reports.
     Reports,
+    /// Run a local Event Hubs test broker that the official SDKs talk to as
+    /// to the service; prints the connection string to use.
+    Broker(BrokerArgs),
+    /// Replay JSON Lines captures into an Event Hubs (the broker, the
+    /// emulator or a namespace) with the official SDK, batched. The
+    /// connection string comes from AOAI_LEDGER_EVENTHUB_CONNECTION_STRING.
+    Send {
+        /// Files to send, one event per line.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Send everything to this partition.
+        #[arg(long, conflicts_with = "by_key")]
+        partition: Option<u32>,
+        /// Use this top-level JSON field's value as the partition key.
+        /// Default: each dialect's policy routing (ledger/v1 by request id,
+        /// enterprise-logging to 0, enterprise-logging-tf requests to 0 and
+        /// responses to 1, the others by their id).
+        #[arg(long)]
+        by_key: Option<String>,
+        /// Events per second, at most.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Event hub, when the connection string has no EntityPath.
+        #[arg(long)]
+        hub: Option<String>,
+        /// Plain-AMQP endpoint to connect to (amqp://host:port); derived
+        /// from emulator connection strings (UseDevelopmentEmulator=true).
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Run a named report.
     Report {
         name: String,
@@ -286,6 +318,119 @@ fn tables(table: Option<ExportTable>) -> Vec<Table> {
         Some(ExportTable::DeadLetters) => vec![Table::DeadLetters],
         None => Table::ALL.to_vec(),
     }
+}
+
+#[derive(clap::Args, Debug)]
+struct BrokerArgs {
+    /// Port to listen on (5672 is the emulator's; 0 picks a free one).
+    #[arg(long, default_value_t = 5672)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Event hub name (repeat for several).
+    #[arg(long = "hub", default_value = "eh1")]
+    hubs: Vec<String>,
+    /// Partitions per hub, 1 to 32.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    /// Consumer groups besides $Default (repeat for several).
+    #[arg(long = "consumer-group", default_value = "cg1")]
+    consumer_groups: Vec<String>,
+    /// Keep events in this directory, so that a restart keeps them.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The shared access key SAS tokens must be signed with (rule
+    /// RootManageSharedAccessKey). Default: the emulator's SAS_KEY_VALUE.
+    #[arg(long, env = "AOAI_LEDGER_BROKER_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// Accept `jwt` tokens from this test issuer, signed (HS256) with
+    /// AOAI_LEDGER_BROKER_JWT_KEY.
+    #[arg(long)]
+    jwt_issuer: Option<String>,
+    /// Keep at most this many events per partition.
+    #[arg(long)]
+    retention_events: Option<usize>,
+    /// Keep events at most this long (`90s`, `30m`, `24h`, `7d`).
+    #[arg(long)]
+    retention_age: Option<String>,
+    /// Serve the fault-injection HTTP endpoint on this port.
+    #[arg(long)]
+    control_port: Option<u16>,
+    /// The message size limit announced on attach, in bytes.
+    #[arg(long, default_value_t = ledger_eh_broker::DEFAULT_MAX_MESSAGE_SIZE)]
+    max_message_size: u64,
+}
+
+fn parse_age(text: &str) -> Result<std::time::Duration> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("cannot read `{text}` as an age (e.g. 24h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => bail!("unknown unit in `{text}`: use s, m, h or d"),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+async fn run_broker(args: BrokerArgs) -> Result<()> {
+    use ledger_eh_broker::{Broker, BrokerConfig, JwtIssuer, Retention, SasKey};
+    let jwt = match args.jwt_issuer {
+        Some(issuer) => Some(JwtIssuer {
+            issuer,
+            signing_key: std::env::var("AOAI_LEDGER_BROKER_JWT_KEY")
+                .context("--jwt-issuer needs AOAI_LEDGER_BROKER_JWT_KEY, the HS256 signing key")?,
+        }),
+        None => None,
+    };
+    let config = BrokerConfig {
+        listen: std::net::SocketAddr::new(args.bind, args.port),
+        hubs: args.hubs,
+        partitions: args.partitions,
+        consumer_groups: args.consumer_groups,
+        data_dir: args.data,
+        retention: Retention {
+            max_events: args.retention_events,
+            max_age: args.retention_age.as_deref().map(parse_age).transpose()?,
+        },
+        keys: vec![SasKey {
+            name: ledger_eh_broker::DEFAULT_KEY_NAME.into(),
+            key: args
+                .key
+                .unwrap_or_else(|| ledger_eh_broker::DEFAULT_KEY.into()),
+        }],
+        jwt,
+        max_message_size: args.max_message_size,
+        ..BrokerConfig::default()
+    };
+    let broker = std::sync::Arc::new(
+        Broker::start(config)
+            .await
+            .context("cannot start the broker (is the port taken? try --port 0)")?,
+    );
+    println!("{}", broker.connection_string());
+    eprintln!(
+        "event hubs test broker on {} (Rust SDK: with_custom_endpoint(\"{}\")); Ctrl-C stops it",
+        broker.local_addr(),
+        broker.endpoint()
+    );
+    if let Some(port) = args.control_port {
+        let addr = broker
+            .serve_control(std::net::SocketAddr::new(args.bind, port))
+            .await?;
+        eprintln!("fault injection: http://{addr}/faults/…");
+    }
+    std::io::stdout().flush()?;
+    tokio::signal::ctrl_c().await?;
+    broker.stop();
+    Ok(())
 }
 
 fn init_logs(format: LogFormat) {
@@ -485,6 +630,62 @@ async fn run() -> Result<()> {
                     &OutArgs { out: None },
                 )
                 .await?;
+            }
+        }
+        Command::Broker(args) => run_broker(args).await?,
+        Command::Send {
+            files,
+            partition,
+            by_key,
+            rate,
+            hub,
+            endpoint,
+            quiet,
+        } => {
+            use aoai_ledger::send::{self, Routing, SendOptions};
+            let connection_string = std::env::var(send::CONNECTION_STRING_ENV)
+                .map_err(|_| send::SendError::NoConnectionString)?;
+            let routing = match (partition, by_key) {
+                (Some(p), _) => Routing::Partition(p),
+                (None, Some(field)) => Routing::ByKey(field),
+                (None, None) => Routing::Policy,
+            };
+            let options = SendOptions {
+                files,
+                routing,
+                rate,
+                endpoint: endpoint.clone(),
+                hub: hub.clone(),
+                quiet,
+            };
+            let started = std::time::Instant::now();
+            let producer = send::open_producer(&connection_string, endpoint, hub).await?;
+            let summary = send::send(&producer, &options).await?;
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            let routes: Vec<String> = summary
+                .routes
+                .iter()
+                .map(|(r, n)| format!("{r}: {n}"))
+                .collect();
+            println!(
+                "sent {} events ({:.1} MiB) in {} batches, {:.0} events/s; {}{}",
+                summary.events,
+                summary.bytes as f64 / 1048576.0,
+                summary.batches,
+                summary.events as f64 / secs,
+                routes.join(", "),
+                if summary.too_large > 0 {
+                    format!("; {} too large, not sent", summary.too_large)
+                } else {
+                    String::new()
+                }
+            );
+            let _ = producer.close().await;
+            if summary.too_large > 0 {
+                bail!(
+                    "{} events were larger than the hub's message size limit",
+                    summary.too_large
+                );
             }
         }
         Command::Reports => {

@@ -47,6 +47,9 @@ const READ_CHUNK: usize = 256;
 /// partition, as in Event Hubs.
 const MAX_READERS_WITHOUT_EPOCH: usize = 5;
 
+/// A reply on a request/reply node: an amqp-value body.
+type Reply = Message<AmqpValue<Value>>;
+
 /// Why the broker detaches a reader.
 #[derive(Debug, Clone)]
 pub(crate) struct Kick {
@@ -57,11 +60,11 @@ pub(crate) struct Kick {
 /// Where request/reply nodes send replies, per connection.
 #[derive(Debug, Clone, Default)]
 struct ReplyLinks {
-    links: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Message<AmqpValue<Value>>>>>>,
+    links: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Reply>>>>,
 }
 
 impl ReplyLinks {
-    fn register(&self, address: String, tx: mpsc::UnboundedSender<Message<AmqpValue<Value>>>) {
+    fn register(&self, address: String, tx: mpsc::UnboundedSender<Reply>) {
         self.links
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -70,7 +73,7 @@ impl ReplyLinks {
 
     /// Sends a reply, waiting briefly for the link if the client has not
     /// attached it yet.
-    async fn send(&self, address: &str, mut reply: Message<AmqpValue<Value>>) -> bool {
+    async fn send(&self, address: &str, mut reply: Reply) -> bool {
         for _ in 0..50 {
             let tx = self
                 .links
@@ -388,7 +391,7 @@ fn start_filter(attach: &Attach) -> Result<StartPosition, String> {
 
 async fn serve_replies(
     mut sender: Sender,
-    mut replies: mpsc::UnboundedReceiver<Message<AmqpValue<Value>>>,
+    mut replies: mpsc::UnboundedReceiver<Reply>,
     settled: bool,
 ) {
     loop {
@@ -397,10 +400,13 @@ async fn serve_replies(
                 let Some(reply) = reply else { break };
                 let sendable = Sendable::builder().message(reply).settled(settled).build();
                 if sender.send(sendable).await.is_err() {
-                    break;
+                    return;
                 }
             }
-            _ = sender.on_detach() => break,
+            // fe2o3 has answered the client's detach already; a close()
+            // now would re-attach the link first (an Attach the client no
+            // longer knows, which ends its session).
+            _ = sender.on_detach() => return,
         }
     }
     let _ = sender.close().await;
@@ -424,7 +430,7 @@ fn reply_to_request(
     status: i32,
     description: &str,
     body: Value,
-) -> (String, Message<AmqpValue<Value>>) {
+) -> (String, Reply) {
     let request_properties = request.properties.as_ref();
     let correlation_id = request_properties.and_then(|p| p.message_id.clone());
     let reply_to = request_properties.and_then(|p| p.reply_to.clone());
@@ -450,11 +456,7 @@ fn reply_to_request(
     (reply_to.unwrap_or_default(), message)
 }
 
-async fn send_reply(
-    context: &ConnectionContext,
-    node: &str,
-    (reply_to, reply): (String, Message<AmqpValue<Value>>),
-) {
+async fn send_reply(context: &ConnectionContext, node: &str, (reply_to, reply): (String, Reply)) {
     let address = if reply_to.is_empty() {
         node
     } else {
@@ -481,13 +483,10 @@ async fn serve_cbs(context: ConnectionContext, mut receiver: Receiver) {
         };
         send_reply(&context, "$cbs", reply).await;
     }
-    let _ = receiver.close().await;
+    // The client detached: fe2o3 answered it; closing would re-attach.
 }
 
-fn put_token(
-    context: &ConnectionContext,
-    request: &Message<Value>,
-) -> (String, Message<AmqpValue<Value>>) {
+fn put_token(context: &ConnectionContext, request: &Message<Value>) -> (String, Reply) {
     let operation = property_text(request, "operation").unwrap_or_default();
     if operation != "put-token" {
         return reply_to_request(
@@ -557,17 +556,14 @@ async fn serve_management(context: ConnectionContext, mut receiver: Receiver) {
         let reply = management_read(&context, &request);
         send_reply(&context, "$management", reply).await;
     }
-    let _ = receiver.close().await;
+    // The client detached: fe2o3 answered it; closing would re-attach.
 }
 
 fn timestamp(ms: i64) -> Value {
     Value::Timestamp(Timestamp::from_milliseconds(ms))
 }
 
-fn management_read(
-    context: &ConnectionContext,
-    request: &Message<Value>,
-) -> (String, Message<AmqpValue<Value>>) {
+fn management_read(context: &ConnectionContext, request: &Message<Value>) -> (String, Reply) {
     let operation = property_text(request, "operation").unwrap_or_default();
     if operation != "READ" {
         return reply_to_request(
@@ -750,8 +746,10 @@ async fn serve_producer(
         let delivery = match delivery {
             Ok(d) => d,
             Err(e) => {
+                // The client detached (fe2o3 answered it; closing would
+                // re-attach) or the connection went.
                 tracing::debug!(connection = context.id, error = %e, "producer link ended");
-                break;
+                return;
             }
         };
         let format = delivery.message_format().unwrap_or(0);
@@ -804,6 +802,10 @@ async fn serve_producer(
                     .stats
                     .bytes_in
                     .fetch_add(size as u64, Ordering::Relaxed);
+                let delay = context.shared.config.disposition_delay;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
                 let _ = receiver.accept(&delivery).await;
             }
             Err(e) => {
@@ -817,7 +819,6 @@ async fn serve_producer(
             }
         }
     }
-    let _ = receiver.close().await;
 }
 
 /// The encoded events in a delivery: a batch's Data sections, or the whole

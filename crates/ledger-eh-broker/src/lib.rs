@@ -73,6 +73,12 @@ pub struct BrokerConfig {
     pub jwt: Option<JwtIssuer>,
     /// The `max-message-size` announced on attach (1 MiB by default).
     pub max_message_size: u64,
+    /// How long the broker waits before settling a received message. The
+    /// fe2o3 0.16 client (under the Rust SDK) writes a transfer before it
+    /// registers the delivery's outcome, so an answer that comes back
+    /// faster than that is lost and the send waits forever. The service is
+    /// never that fast; a loopback broker must not be either (1 ms).
+    pub disposition_delay: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -91,6 +97,7 @@ impl Default for BrokerConfig {
             }],
             jwt: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            disposition_delay: Duration::from_millis(1),
         }
     }
 }

@@ -90,6 +90,28 @@ pub(crate) fn spec(dialect: Dialect) -> Option<&'static DialectSpec> {
     DIALECTS.iter().find(|s| s.dialect == dialect)
 }
 
+/// Where a dialect's APIM policy sends an event: by a partition key, or to
+/// a fixed partition (see `event-formats.md`). `aoai-ledger send` replays
+/// captures the same way, so halves land where APIM would put them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PolicyRoute {
+    Key(String),
+    Partition(u32),
+}
+
+/// The route of an event, from its first fragment: enterprise-logging to
+/// partition 0, enterprise-logging-tf requests to 0 and responses to 1,
+/// every other dialect by its call's id (ledger/v1: the request id).
+pub fn policy_route(fragment: &Fragment) -> PolicyRoute {
+    use crate::model::Role;
+    match (fragment.dialect, fragment.role) {
+        (Dialect::EnterpriseLogging, _) => PolicyRoute::Partition(0),
+        (Dialect::EnterpriseLoggingTf, Role::Request) => PolicyRoute::Partition(0),
+        (Dialect::EnterpriseLoggingTf, _) => PolicyRoute::Partition(1),
+        _ => PolicyRoute::Key(fragment.key.clone()),
+    }
+}
+
 /// Decodes one event body: [`decode_event`] without the rejected parts.
 pub fn decode(body: &[u8]) -> Result<Vec<Fragment>, DecodeError> {
     decode_event(body).map(|d| d.fragments)
