@@ -486,15 +486,22 @@ async fn serve_cbs(context: ConnectionContext, mut receiver: Receiver) {
     // The client detached: fe2o3 answered it; closing would re-attach.
 }
 
-fn put_token(context: &ConnectionContext, request: &Message<Value>) -> (String, Reply) {
+/// A request/reply node serves one operation; others get a 400 (this reply).
+fn refused_operation(request: &Message<Value>, want: &str) -> Option<(String, Reply)> {
     let operation = property_text(request, "operation").unwrap_or_default();
-    if operation != "put-token" {
-        return reply_to_request(
+    (operation != want).then(|| {
+        reply_to_request(
             request,
             400,
-            &format!("unknown CBS operation {operation:?}"),
+            &format!("unsupported operation {operation:?} (this node serves {want:?})"),
             Value::Null,
-        );
+        )
+    })
+}
+
+fn put_token(context: &ConnectionContext, request: &Message<Value>) -> (String, Reply) {
+    if let Some(refusal) = refused_operation(request, "put-token") {
+        return refusal;
     }
     let token_type = property_text(request, "type").unwrap_or_default();
     let name = property_text(request, "name").unwrap_or_default();
@@ -564,14 +571,8 @@ fn timestamp(ms: i64) -> Value {
 }
 
 fn management_read(context: &ConnectionContext, request: &Message<Value>) -> (String, Reply) {
-    let operation = property_text(request, "operation").unwrap_or_default();
-    if operation != "READ" {
-        return reply_to_request(
-            request,
-            400,
-            &format!("unsupported operation {operation:?}"),
-            Value::Null,
-        );
+    if let Some(refusal) = refused_operation(request, "READ") {
+        return refusal;
     }
     let entity_type = property_text(request, "type").unwrap_or_default();
     let name = property_text(request, "name").unwrap_or_default();

@@ -87,8 +87,6 @@ async fn a_forced_detach_is_recovered_by_the_sdk() {
 
 #[tokio::test]
 async fn a_stolen_link_surfaces_as_consumer_disconnected() {
-    use azure_messaging_eventhubs::error::ErrorKind;
-    use futures::StreamExt;
     let broker = common::broker(1).await;
     let producer = common::producer(&broker).await;
     send(&producer, "one").await;
@@ -99,16 +97,7 @@ async fn a_stolen_link_surfaces_as_consumer_disconnected() {
         .unwrap();
     common::take(&receiver, 1, Duration::from_secs(20)).await;
     assert_eq!(broker.detach_readers("eh1", 0, true), 1);
-    let stream = receiver.stream_events();
-    futures::pin_mut!(stream);
-    let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
-        .await
-        .unwrap();
-    assert!(
-        matches!(next, Some(Err(ref e)) if matches!(e.kind, ErrorKind::ConsumerDisconnected(_))),
-        "{:?}",
-        next.map(|r| r.err())
-    );
+    common::expect_consumer_disconnected(&receiver).await;
 }
 
 #[tokio::test]

@@ -306,7 +306,6 @@ async fn a_token_that_expires_every_few_seconds_is_refreshed_without_interruptio
 
 #[tokio::test]
 async fn a_higher_epoch_takes_the_partition_and_the_old_reader_sees_consumer_disconnected() {
-    use azure_messaging_eventhubs::error::ErrorKind;
     let broker = common::broker(1).await;
     let producer = common::producer(&broker).await;
     send_one(&producer, "0", "first").await;
@@ -342,35 +341,11 @@ async fn a_higher_epoch_takes_the_partition_and_the_old_reader_sees_consumer_dis
         vec![0]
     );
     // The old reader's next receive fails as ConsumerDisconnected.
-    let stream = old.stream_events();
-    futures::pin_mut!(stream);
-    let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
-        .await
-        .unwrap();
-    let error = match next {
-        Some(Err(e)) => e,
-        other => panic!(
-            "expected ConsumerDisconnected, got {:?}",
-            other.map(|r| r.map(|e| e.sequence_number()))
-        ),
-    };
-    assert!(
-        matches!(error.kind, ErrorKind::ConsumerDisconnected(_)),
-        "{error:?}"
-    );
+    common::expect_consumer_disconnected(&old).await;
     // A lower epoch is refused the same way.
     let lower = third
         .open_receiver_on_partition("0".into(), with_epoch(0))
         .await
         .unwrap();
-    let stream = lower.stream_events();
-    futures::pin_mut!(stream);
-    let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
-        .await
-        .unwrap();
-    assert!(
-        matches!(next, Some(Err(ref e)) if matches!(e.kind, ErrorKind::ConsumerDisconnected(_))),
-        "{:?}",
-        next.map(|r| r.err())
-    );
+    common::expect_consumer_disconnected(&lower).await;
 }

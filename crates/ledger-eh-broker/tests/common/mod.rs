@@ -128,3 +128,24 @@ pub fn sequence_numbers(events: &[ReceivedEventData]) -> Vec<i64> {
         .filter_map(ReceivedEventData::sequence_number)
         .collect()
 }
+
+/// The receiver's next receive fails as `ConsumerDisconnected` (a stolen
+/// link or a refused epoch).
+pub async fn expect_consumer_disconnected(receiver: &EventReceiver) {
+    use azure_messaging_eventhubs::error::ErrorKind;
+    let stream = receiver.stream_events();
+    futures::pin_mut!(stream);
+    let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        .await
+        .expect("the receive fails in time");
+    match next {
+        Some(Err(e)) => assert!(
+            matches!(e.kind, ErrorKind::ConsumerDisconnected(_)),
+            "{e:?}"
+        ),
+        other => panic!(
+            "expected ConsumerDisconnected, got {:?}",
+            other.map(|r| r.map(|e| e.sequence_number()))
+        ),
+    }
+}
