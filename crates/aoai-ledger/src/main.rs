@@ -654,8 +654,6 @@ async fn run() -> Result<()> {
                 files,
                 routing,
                 rate,
-                endpoint: endpoint.clone(),
-                hub: hub.clone(),
                 quiet,
             };
             let started = std::time::Instant::now();

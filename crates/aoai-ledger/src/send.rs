@@ -35,10 +35,6 @@ pub struct SendOptions {
     pub routing: Routing,
     /// Events per second, at most.
     pub rate: Option<f64>,
-    /// A custom endpoint (`amqp://host:port`), else derived or none.
-    pub endpoint: Option<String>,
-    /// The event hub, when the connection string names none.
-    pub hub: Option<String>,
     pub quiet: bool,
 }
 

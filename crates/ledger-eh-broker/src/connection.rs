@@ -8,7 +8,7 @@
 //! from that node.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, watch};
 use crate::address::{self, Node, StartPosition};
 use crate::auth::ConnectionTokens;
 use crate::store::{StoredEvent, now_ms};
-use crate::{Hub, ReaderSlot, Shared};
+use crate::{BrokerError, Faults, Hub, ReaderSlot, Shared};
 
 /// The message format of a batch: each Data section is one encoded message.
 const BATCH_FORMAT: u32 = 0x8001_3700;
@@ -261,21 +261,26 @@ async fn serve_attach(
             let acceptor = LinkAcceptor::builder()
                 .max_message_size(max_message_size)
                 .build();
-            let receiver = match acceptor.accept_incoming_attach(attach, session).await {
-                Ok(LinkEndpoint::Receiver(r)) => r,
-                Ok(LinkEndpoint::Sender(_)) => return,
-                Err(e) => {
-                    tracing::info!(connection = context.id, error = %e, "attach refused");
-                    return;
-                }
+            let Some(LinkEndpoint::Receiver(receiver)) =
+                accept_link(context, &acceptor, attach, session).await
+            else {
+                return;
             };
             let context = context.clone();
             match node {
                 Node::Cbs => {
-                    tokio::spawn(serve_cbs(context, receiver));
+                    let delay: fn(&Faults) -> &AtomicU64 = |f| &f.cbs_delay_ms;
+                    tokio::spawn(serve_requests(context, receiver, "$cbs", delay, cbs_answer));
                 }
                 Node::Management => {
-                    tokio::spawn(serve_management(context, receiver));
+                    let delay: fn(&Faults) -> &AtomicU64 = |f| &f.management_delay_ms;
+                    tokio::spawn(serve_requests(
+                        context,
+                        receiver,
+                        "$management",
+                        delay,
+                        management_read,
+                    ));
                 }
                 Node::Producer { hub, partition } => {
                     tokio::spawn(serve_producer(
@@ -299,11 +304,13 @@ async fn serve_attach(
         // The client receives: a reply link or a partition reader.
         Role::Receiver => {
             let node = address::parse_node(&source_address);
+            // The epoch is echoed on our attach, as the service does.
+            let epoch_value = link_property(&attach, "com.microsoft:epoch");
             let mut properties = OrderedMap::new();
-            if let Some(epoch) = link_property(&attach, "com.microsoft:epoch") {
+            if let Some(epoch) = epoch_value.clone() {
                 properties.insert(Symbol::from("com.microsoft:epoch"), epoch);
             }
-            let epoch = match link_property(&attach, "com.microsoft:epoch") {
+            let epoch = match epoch_value {
                 Some(Value::Long(e)) => Some(e),
                 Some(Value::Int(e)) => Some(i64::from(e)),
                 Some(Value::Uint(e)) => Some(i64::from(e)),
@@ -314,13 +321,10 @@ async fn serve_attach(
                 .max_message_size(max_message_size)
                 .properties(properties)
                 .build();
-            let sender = match acceptor.accept_incoming_attach(attach, session).await {
-                Ok(LinkEndpoint::Sender(s)) => s,
-                Ok(LinkEndpoint::Receiver(_)) => return,
-                Err(e) => {
-                    tracing::info!(connection = context.id, error = %e, "attach refused");
-                    return;
-                }
+            let Some(LinkEndpoint::Sender(sender)) =
+                accept_link(context, &acceptor, attach, session).await
+            else {
+                return;
             };
             let settled = !matches!(remote_settles, SenderSettleMode::Unsettled);
             match node {
@@ -362,6 +366,26 @@ async fn serve_attach(
                         .await;
                 }
             }
+        }
+    }
+}
+
+/// Accepts an attach; a refused one is logged and gives `None`.
+async fn accept_link<FS, FT>(
+    context: &ConnectionContext,
+    acceptor: &LinkAcceptor<FS, FT>,
+    attach: Attach,
+    session: &mut ListenerSessionHandle,
+) -> Option<LinkEndpoint>
+where
+    FS: Fn(fe2o3_amqp::types::messaging::Source) -> Option<fe2o3_amqp::types::messaging::Source>,
+    FT: Fn(fe2o3_amqp::types::messaging::Target) -> Option<fe2o3_amqp::types::messaging::Target>,
+{
+    match acceptor.accept_incoming_attach(attach, session).await {
+        Ok(link) => Some(link),
+        Err(e) => {
+            tracing::info!(connection = context.id, error = %e, "attach refused");
+            None
         }
     }
 }
@@ -467,23 +491,54 @@ async fn send_reply(context: &ConnectionContext, node: &str, (reply_to, reply): 
     }
 }
 
-async fn serve_cbs(context: ConnectionContext, mut receiver: Receiver) {
+/// Serves a request/reply node (`$cbs`, `$management`): each request is
+/// settled, answered after the node's fault delay, and the answer sent on
+/// the client's reply link.
+async fn serve_requests(
+    context: ConnectionContext,
+    mut receiver: Receiver,
+    node: &'static str,
+    delay_ms: fn(&Faults) -> &AtomicU64,
+    answer: fn(&ConnectionContext, &Message<Value>) -> (String, Reply),
+) {
     while let Ok(delivery) = receiver.recv::<Value>().await {
-        let _ = receiver.accept(&delivery).await;
+        settle(&context, &receiver, &delivery, None).await;
         let request = delivery.into_message();
-        let faults = &context.shared.faults;
-        let delay = faults.cbs_delay_ms.load(Ordering::Relaxed);
+        let delay = delay_ms(&context.shared.faults).load(Ordering::Relaxed);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        let reply = if faults.cbs_refuse.load(Ordering::Relaxed) {
-            reply_to_request(&request, 401, "refused by fault injection", Value::Null)
-        } else {
-            put_token(&context, &request)
-        };
-        send_reply(&context, "$cbs", reply).await;
+        let reply = answer(&context, &request);
+        send_reply(&context, node, reply).await;
     }
     // The client detached: fe2o3 answered it; closing would re-attach.
+}
+
+/// Accepts a delivery from a client (or rejects it with `error`), after
+/// `disposition_delay`: the fe2o3 0.16 client writes a transfer before it
+/// registers the delivery's outcome, and loses an answer faster than that.
+async fn settle<T>(
+    context: &ConnectionContext,
+    receiver: &Receiver,
+    delivery: &fe2o3_amqp::link::delivery::Delivery<T>,
+    error: Option<definitions::Error>,
+) {
+    let delay = context.shared.config.disposition_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let _ = match error {
+        None => receiver.accept(delivery).await,
+        Some(error) => receiver.reject(delivery, error).await,
+    };
+}
+
+/// The answer to a put-token, unless the refusal fault is set.
+fn cbs_answer(context: &ConnectionContext, request: &Message<Value>) -> (String, Reply) {
+    if context.shared.faults.cbs_refuse.load(Ordering::Relaxed) {
+        return reply_to_request(request, 401, "refused by fault injection", Value::Null);
+    }
+    put_token(context, request)
 }
 
 /// A request/reply node serves one operation; others get a 400 (this reply).
@@ -546,24 +601,6 @@ fn put_token(context: &ConnectionContext, request: &Message<Value>) -> (String, 
             reply_to_request(request, status, &e.to_string(), Value::Null)
         }
     }
-}
-
-async fn serve_management(context: ConnectionContext, mut receiver: Receiver) {
-    while let Ok(delivery) = receiver.recv::<Value>().await {
-        let _ = receiver.accept(&delivery).await;
-        let request = delivery.into_message();
-        let delay = context
-            .shared
-            .faults
-            .management_delay_ms
-            .load(Ordering::Relaxed);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        let reply = management_read(&context, &request);
-        send_reply(&context, "$management", reply).await;
-    }
-    // The client detached: fe2o3 answered it; closing would re-attach.
 }
 
 fn timestamp(ms: i64) -> Value {
@@ -759,23 +796,18 @@ async fn serve_producer(
         let events = match unpack(message, format) {
             Ok(events) => events,
             Err(reason) => {
-                let _ = receiver
-                    .reject(&delivery, amqp_error(AmqpError::DecodeError, reason))
-                    .await;
+                let error = amqp_error(AmqpError::DecodeError, reason);
+                settle(&context, &receiver, &delivery, Some(error)).await;
                 continue;
             }
         };
         let size: usize = events.iter().map(Bytes::len).sum();
         if size as u64 > max {
-            let _ = receiver
-                .reject(
-                    &delivery,
-                    amqp_error(
-                        LinkError::MessageSizeExceeded,
-                        format!("the message is {size} bytes; the limit is {max}"),
-                    ),
-                )
-                .await;
+            let error = amqp_error(
+                LinkError::MessageSizeExceeded,
+                format!("the message is {size} bytes; the limit is {max}"),
+            );
+            settle(&context, &receiver, &delivery, Some(error)).await;
             continue;
         }
         let index = match (&partition, &key) {
@@ -789,36 +821,27 @@ async fn serve_producer(
         let count = events.len() as u64;
         let stored = match hub.partitions.get(index) {
             Some(p) => p.append(events, key.as_deref()),
-            None => continue,
+            None => Err(BrokerError::Config(format!(
+                "no partition {index} in {}",
+                hub.name
+            ))),
         };
-        match stored {
+        let error = match stored {
             Ok(_) => {
-                context
-                    .shared
-                    .stats
-                    .events_in
-                    .fetch_add(count, Ordering::Relaxed);
-                context
-                    .shared
-                    .stats
-                    .bytes_in
-                    .fetch_add(size as u64, Ordering::Relaxed);
-                let delay = context.shared.config.disposition_delay;
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                let _ = receiver.accept(&delivery).await;
+                let stats = &context.shared.stats;
+                stats.events_in.fetch_add(count, Ordering::Relaxed);
+                stats.bytes_in.fetch_add(size as u64, Ordering::Relaxed);
+                None
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot store events");
-                let _ = receiver
-                    .reject(
-                        &delivery,
-                        amqp_error(AmqpError::InternalError, "cannot store the events"),
-                    )
-                    .await;
+                Some(amqp_error(
+                    AmqpError::InternalError,
+                    "cannot store the events",
+                ))
             }
-        }
+        };
+        settle(&context, &receiver, &delivery, error).await;
     }
 }
 
