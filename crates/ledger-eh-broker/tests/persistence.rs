@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use azure_messaging_eventhubs::{EventDataBatchOptions, StartLocation};
+use azure_messaging_eventhubs::StartLocation;
 use ledger_eh_broker::{Broker, BrokerConfig};
 
 #[tokio::test]
@@ -19,21 +19,12 @@ async fn a_restarted_broker_keeps_every_event_with_the_same_numbers() {
     let broker = Broker::start(config.clone()).await.unwrap();
     let producer = common::producer(&broker).await;
     for p in ["0", "1"] {
-        let batch = producer
-            .create_batch(Some(EventDataBatchOptions {
-                partition_id: Some(p.into()),
-                ..Default::default()
-            }))
-            .await
-            .unwrap();
-        for i in 0..4 {
-            assert!(
-                batch
-                    .try_add_event_data(format!("p{p} e{i}").into_bytes(), None)
-                    .unwrap()
-            );
-        }
-        producer.send_batch(batch, None).await.unwrap();
+        common::send_batch(
+            &producer,
+            common::Target::Partition(p),
+            (0..4).map(|i| format!("p{p} e{i}")).collect(),
+        )
+        .await;
     }
     let read_all = async |broker: &Broker| {
         let consumer = common::consumer(broker).await;

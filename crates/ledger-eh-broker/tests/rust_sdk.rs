@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use azure_messaging_eventhubs::models::EventData;
 use azure_messaging_eventhubs::{
-    EventDataBatchOptions, OpenReceiverOptions, SendEventOptions, StartLocation, StartPosition,
+    OpenReceiverOptions, SendEventOptions, StartLocation, StartPosition,
 };
 use futures::StreamExt;
 
@@ -43,37 +43,19 @@ async fn batches_with_and_without_a_key_are_received_with_exact_annotations() {
     let broker = common::broker(2).await;
     let producer = common::producer(&broker).await;
     // To partition 1 explicitly.
-    let batch = producer
-        .create_batch(Some(EventDataBatchOptions {
-            partition_id: Some("1".into()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    for i in 0..3 {
-        assert!(
-            batch
-                .try_add_event_data(format!("event {i}").into_bytes(), None)
-                .unwrap()
-        );
-    }
-    producer.send_batch(batch, None).await.unwrap();
+    common::send_batch(
+        &producer,
+        common::Target::Partition("1"),
+        (0..3).map(|i| format!("event {i}")).collect(),
+    )
+    .await;
     // By key: all on one partition, with the key on each event.
-    let keyed = producer
-        .create_batch(Some(EventDataBatchOptions {
-            partition_key: Some("caller-7".into()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    for i in 0..2 {
-        assert!(
-            keyed
-                .try_add_event_data(format!("keyed {i}").into_bytes(), None)
-                .unwrap()
-        );
-    }
-    producer.send_batch(keyed, None).await.unwrap();
+    common::send_batch(
+        &producer,
+        common::Target::Key("caller-7"),
+        (0..2).map(|i| format!("keyed {i}")).collect(),
+    )
+    .await;
 
     let consumer = common::consumer(&broker).await;
     let receiver = consumer
@@ -201,21 +183,12 @@ async fn partition_keys_come_back_on_every_event() {
     let broker = common::broker(4).await;
     let producer = common::producer(&broker).await;
     for key in ["alpha", "beta"] {
-        let batch = producer
-            .create_batch(Some(EventDataBatchOptions {
-                partition_key: Some(key.into()),
-                ..Default::default()
-            }))
-            .await
-            .unwrap();
-        for i in 0..3 {
-            assert!(
-                batch
-                    .try_add_event_data(format!("{key}{i}").into_bytes(), None)
-                    .unwrap()
-            );
-        }
-        producer.send_batch(batch, None).await.unwrap();
+        common::send_batch(
+            &producer,
+            common::Target::Key(key),
+            (0..3).map(|i| format!("{key}{i}")).collect(),
+        )
+        .await;
     }
     let consumer = common::consumer(&broker).await;
     let mut seen = Vec::new();

@@ -149,3 +149,29 @@ pub async fn expect_consumer_disconnected(receiver: &EventReceiver) {
         ),
     }
 }
+
+/// Sends `bodies` in one batch, to a partition or by a key; every body fits.
+pub async fn send_batch(producer: &ProducerClient, target: Target<'_>, bodies: Vec<String>) {
+    use azure_messaging_eventhubs::EventDataBatchOptions;
+    let options = match target {
+        Target::Partition(id) => EventDataBatchOptions {
+            partition_id: Some(id.into()),
+            ..Default::default()
+        },
+        Target::Key(key) => EventDataBatchOptions {
+            partition_key: Some(key.into()),
+            ..Default::default()
+        },
+    };
+    let batch = producer.create_batch(Some(options)).await.unwrap();
+    for body in bodies {
+        assert!(batch.try_add_event_data(body.into_bytes(), None).unwrap());
+    }
+    producer.send_batch(batch, None).await.unwrap();
+}
+
+/// Where [`send_batch`] sends.
+pub enum Target<'a> {
+    Partition(&'a str),
+    Key(&'a str),
+}
