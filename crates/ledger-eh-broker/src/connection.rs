@@ -15,12 +15,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use fe2o3_amqp::acceptor::{
     ConnectionAcceptor, LinkAcceptor, LinkEndpoint, ListenerConnectionHandle,
-    ListenerSessionHandle, SessionAcceptor,
+    ListenerSessionHandle, SessionAcceptor, SupportedReceiverSettleModes,
+    SupportedSenderSettleModes,
     sasl_acceptor::{SaslAcceptor, SaslServerFrame},
 };
 use fe2o3_amqp::link::delivery::Sendable;
 use fe2o3_amqp::types::definitions::{
-    self, AmqpError, ErrorCondition, LinkError, Role, SenderSettleMode,
+    self, AmqpError, ErrorCondition, LinkError, ReceiverSettleMode, Role, SenderSettleMode,
 };
 use fe2o3_amqp::types::messaging::message::__private::{Deserializable, Serializable};
 use fe2o3_amqp::types::messaging::{
@@ -37,10 +38,15 @@ use tokio::sync::{mpsc, watch};
 use crate::address::{self, Node, StartPosition};
 use crate::auth::ConnectionTokens;
 use crate::store::{StoredEvent, now_ms};
-use crate::{BrokerError, Faults, Hub, ReaderSlot, Shared};
+use crate::{BrokerError, Faults, Hub, ReaderSlot, Shared, wire};
 
 /// The message format of a batch: each Data section is one encoded message.
 const BATCH_FORMAT: u32 = 0x8001_3700;
+/// Everything the broker sends to a client goes settled (its sending links
+/// attach as `settled`). Event Hubs has no per-event acknowledgement, and the
+/// Python client never settles what it receives, so a delivery that waited
+/// for its outcome would stall the link.
+const PRESETTLED: bool = true;
 /// Readers send up to this many events before looking for new ones.
 const READ_CHUNK: usize = 256;
 /// At most this many readers without an owner level per consumer group and
@@ -175,9 +181,13 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, id: u64) {
     };
     let acceptor = ConnectionAcceptor::builder()
         .container_id(format!("ledger-eh-broker-{id}"))
-        .max_frame_size(256 * 1024u32)
+        .max_frame_size(wire::MAX_FRAME_SIZE)
         .sasl_acceptor(CbsSasl)
         .build();
+    let stream = wire::FullPerformatives::new(wire::MootDetachFilter::new(
+        stream,
+        shared.config.detach_grace,
+    ));
     match acceptor.accept(stream).await {
         Ok(mut connection) => {
             let context = ConnectionContext {
@@ -253,13 +263,16 @@ async fn serve_attach(
         #[allow(unreachable_patterns)]
         _ => String::new(),
     };
-    let remote_settles = attach.snd_settle_mode.clone();
     match attach.role {
         // The client sends: a request node or a producer.
         Role::Sender => {
             let node = address::parse_node(&target_address);
+            // Settled at once, whatever the client asked for: the service
+            // does so, and the Python client waits for a settled outcome.
             let acceptor = LinkAcceptor::builder()
                 .max_message_size(max_message_size)
+                .supported_receiver_settle_modes(SupportedReceiverSettleModes::First)
+                .fallback_receiver_settle_mode(ReceiverSettleMode::First)
                 .build();
             let Some(LinkEndpoint::Receiver(receiver)) =
                 accept_link(context, &acceptor, attach, session).await
@@ -319,6 +332,8 @@ async fn serve_attach(
             let start = start_filter(&attach);
             let acceptor = LinkAcceptor::builder()
                 .max_message_size(max_message_size)
+                .supported_sender_settle_modes(SupportedSenderSettleModes::Settled)
+                .fallback_sender_settle_mode(SenderSettleMode::Settled)
                 .properties(properties)
                 .build();
             let Some(LinkEndpoint::Sender(sender)) =
@@ -326,7 +341,6 @@ async fn serve_attach(
             else {
                 return;
             };
-            let settled = !matches!(remote_settles, SenderSettleMode::Unsettled);
             match node {
                 Node::Cbs | Node::Management => {
                     let (tx, rx) = mpsc::unbounded_channel();
@@ -339,7 +353,7 @@ async fn serve_attach(
                     if !target_address.is_empty() {
                         context.replies.register(target_address, tx);
                     }
-                    tokio::spawn(serve_replies(sender, rx, settled));
+                    tokio::spawn(serve_replies(sender, rx));
                 }
                 Node::Consumer {
                     hub,
@@ -353,7 +367,6 @@ async fn serve_attach(
                         consumer_group,
                         partition,
                         epoch,
-                        settled,
                     };
                     tokio::spawn(reader.serve(sender, start));
                 }
@@ -413,16 +426,12 @@ fn start_filter(attach: &Attach) -> Result<StartPosition, String> {
     Ok(StartPosition::Latest)
 }
 
-async fn serve_replies(
-    mut sender: Sender,
-    mut replies: mpsc::UnboundedReceiver<Reply>,
-    settled: bool,
-) {
+async fn serve_replies(mut sender: Sender, mut replies: mpsc::UnboundedReceiver<Reply>) {
     loop {
         tokio::select! {
             reply = replies.recv() => {
                 let Some(reply) = reply else { break };
-                let sendable = Sendable::builder().message(reply).settled(settled).build();
+                let sendable = Sendable::builder().message(reply).settled(PRESETTLED).build();
                 if sender.send(sendable).await.is_err() {
                     return;
                 }
@@ -877,7 +886,6 @@ struct ReaderLink {
     consumer_group: String,
     partition: String,
     epoch: Option<i64>,
-    settled: bool,
 }
 
 impl ReaderLink {
@@ -1049,7 +1057,7 @@ impl ReaderLink {
                 };
                 let sendable = Sendable::builder()
                     .message(message)
-                    .settled(self.settled)
+                    .settled(PRESETTLED)
                     .build();
                 tokio::select! {
                     sent = sender.send(sendable) => if sent.is_err() { return None },

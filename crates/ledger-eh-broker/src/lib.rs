@@ -30,6 +30,7 @@ pub mod auth;
 mod connection;
 pub mod control;
 pub mod store;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -79,6 +80,11 @@ pub struct BrokerConfig {
     /// faster than that is lost and the send waits forever. The service is
     /// never that fast; a loopback broker must not be either (1 ms).
     pub disposition_delay: Duration,
+    /// How long a client's link detach waits for its session's `end`
+    /// before the broker reads it (see `wire.rs`: the fe2o3 0.16 client
+    /// drops its connection when a dropped link's detach is answered).
+    /// Zero turns the wait off.
+    pub detach_grace: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -98,6 +104,7 @@ impl Default for BrokerConfig {
             jwt: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             disposition_delay: Duration::from_millis(1),
+            detach_grace: Duration::from_millis(50),
         }
     }
 }
