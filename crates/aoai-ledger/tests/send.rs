@@ -16,14 +16,14 @@ use ledger_core::dialects::{PolicyRoute, decode, policy_route};
 use ledger_eh_broker::{Broker, BrokerConfig};
 
 // The broker serves from the test's runtime while the binary runs.
-//
-// Not in CI yet: about half the runs lose the connection to a client-side
-// race in fe2o3 0.16 (a CBS session ending while transfers flow: frames for
-// a handle or session it has just dropped end the connection). Run it with
-// `cargo test --test send -- --ignored`; see docs/design/eventhubs.md.
-#[ignore = "fe2o3 0.16 client race on short-lived CBS sessions (issue 10 notes)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_routes_the_corpus_by_dialect_policy_and_every_event_comes_back() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+    }
     let broker = Broker::start(BrokerConfig {
         partitions: 4,
         ..Default::default()

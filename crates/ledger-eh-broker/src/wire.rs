@@ -9,8 +9,8 @@
 //! unattached-handle error that ends the session early), the second then
 //! stops the session before the peer's `end` arrives, and that `end` finds
 //! no session and closes the whole connection. fe2o3's acceptor answers a
-//! detach as soon as the link reads it, so the filter holds a `detach` back
-//! for a grace period; if the same channel's `end` comes within it, the
+//! detach as soon as the link reads it, so the filter holds a CBS session's
+//! `detach` back for a grace period; if the same channel's `end` comes within it, the
 //! held detaches are dropped (ending a session detaches its links anyway).
 //! Otherwise everything held goes on in order.
 //!
@@ -19,8 +19,11 @@
 //! pure-Python AMQP stack of `azure-eventhub` reads fields by position (a
 //! transfer's payload is its twelfth item), so a short list breaks it. The
 //! missing fields are written as nulls, which mean the same to every peer.
+//! So that a filled-up frame never outgrows the client's `max-frame-size`,
+//! the reader shows fe2o3 a client limit smaller by a little
+//! ([`PADDING_ROOM`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -36,14 +39,24 @@ const PROTOCOL_HEADER_LEN: usize = 8;
 const FRAME_HEADER_LEN: usize = 8;
 const AMQP_FRAME: u8 = 0;
 const SASL_FRAME: u8 = 1;
+const OPEN: u64 = 0x10;
+const ATTACH: u64 = 0x12;
 const DETACH: u64 = 0x16;
 const END: u64 = 0x17;
 
 /// What the filter needs to know of one unit of the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unit {
-    Detach { channel: u16 },
-    End { channel: u16 },
+    /// An attach of a `$cbs` link: its session is a CBS session.
+    CbsAttach {
+        channel: u16,
+    },
+    Detach {
+        channel: u16,
+    },
+    End {
+        channel: u16,
+    },
     Other,
 }
 
@@ -66,6 +79,11 @@ pub(crate) struct MootDetachFilter<S> {
     /// Units held behind a detach, in order.
     held: VecDeque<Held>,
     hold_timer: Option<Pin<Box<Sleep>>>,
+    /// Channels whose session has a `$cbs` link: the short-lived sessions
+    /// whose detaches are held. Other links may be detached and attached
+    /// again under the same name at once (the SDK does), which a held
+    /// detach would refuse.
+    cbs_sessions: HashSet<u16>,
     eof: bool,
 }
 
@@ -78,6 +96,7 @@ impl<S> MootDetachFilter<S> {
             ready: BytesMut::new(),
             held: VecDeque::new(),
             hold_timer: None,
+            cbs_sessions: HashSet::new(),
             eof: false,
         }
     }
@@ -85,10 +104,21 @@ impl<S> MootDetachFilter<S> {
     /// Moves every complete unit out of `raw`, into `ready` or `held`.
     fn split_units(&mut self) {
         while let Some((len, unit)) = next_unit(&self.raw) {
-            let bytes = self.raw.split_to(len);
+            let mut bytes = self.raw.split_to(len);
+            if let Some(open) = open_with_padding_room(&bytes) {
+                bytes = BytesMut::from(&open[..]);
+            }
             let holding = !self.held.is_empty();
             match unit {
-                Unit::Detach { .. } if self.grace.is_zero() => self.ready.extend_from_slice(&bytes),
+                Unit::CbsAttach { channel } => {
+                    self.cbs_sessions.insert(channel);
+                    self.pass(holding, unit, bytes);
+                }
+                Unit::Detach { channel }
+                    if self.grace.is_zero() || !self.cbs_sessions.contains(&channel) =>
+                {
+                    self.pass(holding, unit, bytes);
+                }
                 Unit::Detach { .. } => {
                     if !holding {
                         self.hold_timer = Some(Box::pin(tokio::time::sleep(self.grace)));
@@ -96,6 +126,7 @@ impl<S> MootDetachFilter<S> {
                     self.held.push_back(Held { unit, bytes });
                 }
                 Unit::End { channel } if holding => {
+                    self.cbs_sessions.remove(&channel);
                     self.held.retain(|h| h.unit != Unit::Detach { channel });
                     self.held.push_back(Held { unit, bytes });
                     if !self
@@ -106,9 +137,21 @@ impl<S> MootDetachFilter<S> {
                         self.release_held();
                     }
                 }
-                _ if holding => self.held.push_back(Held { unit, bytes }),
-                _ => self.ready.extend_from_slice(&bytes),
+                Unit::End { channel } => {
+                    self.cbs_sessions.remove(&channel);
+                    self.pass(holding, unit, bytes);
+                }
+                Unit::Other => self.pass(holding, unit, bytes),
             }
+        }
+    }
+
+    /// Hands a unit on, behind whatever is held.
+    fn pass(&mut self, holding: bool, unit: Unit, bytes: BytesMut) {
+        if holding {
+            self.held.push_back(Held { unit, bytes });
+        } else {
+            self.ready.extend_from_slice(&bytes);
         }
     }
 
@@ -152,6 +195,7 @@ fn next_unit(buf: &[u8]) -> Option<(usize, Unit)> {
     let len = unit_len(buf)?;
     let unit = match frame_parts(&buf[..len]) {
         Some((AMQP_FRAME, channel, body)) => match performative_code(body) {
+            Some(ATTACH) if attaches_cbs(body) => Unit::CbsAttach { channel },
             Some(DETACH) => Unit::Detach { channel },
             Some(END) => Unit::End { channel },
             _ => Unit::Other,
@@ -328,32 +372,8 @@ fn padded_frame(frame: &[u8]) -> Option<Vec<u8>> {
     let full = field_count(frame_type, code)?;
     // fe2o3 writes the short descriptor form: 0x00 0x53 code.
     let list = body.get(..3).filter(|d| d[1] == 0x53).map(|_| &body[3..])?;
-    let (count, mut items, rest) = match *list.first()? {
-        0x45 => (0, &[][..], list.get(1..)?),
-        0xc0 => {
-            let size = usize::from(*list.get(1)?);
-            (
-                usize::from(*list.get(2)?),
-                list.get(3..2 + size)?,
-                list.get(2 + size..)?,
-            )
-        }
-        0xd0 => {
-            let size = u32::from_be_bytes(list.get(1..5)?.try_into().ok()?) as usize;
-            let count = u32::from_be_bytes(list.get(5..9)?.try_into().ok()?) as usize;
-            (count, list.get(9..5 + size)?, list.get(5 + size..)?)
-        }
-        _ => return None,
-    };
-    let mut fields = Vec::with_capacity(full.max(count));
-    for _ in 0..count {
-        let len = value_len(items)?;
-        fields.push(&items[..len]);
-        items = &items[len..];
-    }
-    if !items.is_empty() {
-        return None;
-    }
+    let (mut fields, rest) = list_items(list)?;
+    let count = fields.len();
     fields.resize(fields.len().max(full), NULL);
     let mut changed = fields.len() != count;
     for &(t, c, index, default) in SPELLED_OUT_DEFAULTS {
@@ -365,26 +385,110 @@ fn padded_frame(frame: &[u8]) -> Option<Vec<u8>> {
     if !changed {
         return None;
     }
+    rebuilt_frame(frame, body, &fields, rest)
+}
+
+/// `frame` again, with its performative's list made of `fields` (`body` is
+/// the frame's body, `rest` what follows the list: a transfer's payload).
+fn rebuilt_frame(frame: &[u8], body: &[u8], fields: &[&[u8]], rest: &[u8]) -> Option<Vec<u8>> {
     let items_len: usize = fields.iter().map(|f| f.len()).sum();
     let header_len = frame.len() - body.len();
-    let mut padded = Vec::with_capacity(header_len + 12 + items_len + rest.len());
-    padded.extend_from_slice(&frame[..header_len]);
-    padded.extend_from_slice(&body[..3]);
+    let mut out = Vec::with_capacity(header_len + 12 + items_len + rest.len());
+    out.extend_from_slice(&frame[..header_len]);
+    out.extend_from_slice(body.get(..3)?);
     match (u8::try_from(items_len + 1), u8::try_from(fields.len())) {
-        (Ok(size), Ok(count)) => padded.extend_from_slice(&[0xc0, size, count]),
+        (Ok(size), Ok(count)) => out.extend_from_slice(&[0xc0, size, count]),
         _ => {
-            padded.push(0xd0);
-            padded.extend_from_slice(&u32::try_from(items_len + 4).ok()?.to_be_bytes());
-            padded.extend_from_slice(&u32::try_from(fields.len()).ok()?.to_be_bytes());
+            out.push(0xd0);
+            out.extend_from_slice(&u32::try_from(items_len + 4).ok()?.to_be_bytes());
+            out.extend_from_slice(&u32::try_from(fields.len()).ok()?.to_be_bytes());
         }
     }
     for field in fields {
-        padded.extend_from_slice(field);
+        out.extend_from_slice(field);
     }
-    padded.extend_from_slice(rest);
-    let size = u32::try_from(padded.len()).ok()?;
-    padded[..4].copy_from_slice(&size.to_be_bytes());
-    Some(padded)
+    out.extend_from_slice(rest);
+    let size = u32::try_from(out.len()).ok()?;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    Some(out)
+}
+
+/// Room kept in every frame the broker writes for [`FullPerformatives`] to
+/// fill a performative up (eleven nulls and a longer list header at most).
+const PADDING_ROOM: u32 = 64;
+
+/// The client's Open with a `max-frame-size` smaller by [`PADDING_ROOM`], so
+/// that fe2o3 leaves room in the frames it cuts for that client, or `None`
+/// when the client sets no limit (or this is not an Open).
+fn open_with_padding_room(frame: &[u8]) -> Option<Vec<u8>> {
+    let (AMQP_FRAME, _, body) = frame_parts(frame)? else {
+        return None;
+    };
+    if performative_code(body)? != OPEN || body.get(1) != Some(&0x53) {
+        return None;
+    }
+    let (mut fields, rest) = list_items(body.get(3..)?)?;
+    let max = match *fields.get(2)? {
+        [0x70, a, b, c, d] => u32::from_be_bytes([*a, *b, *c, *d]),
+        [0x52, n] => u32::from(*n),
+        _ => return None,
+    };
+    // 512 is AMQP's smallest max-frame-size.
+    let room = max.saturating_sub(PADDING_ROOM).max(512);
+    let mut encoded = [0x70, 0, 0, 0, 0];
+    encoded[1..].copy_from_slice(&room.to_be_bytes());
+    fields[2] = &encoded;
+    rebuilt_frame(frame, body, &fields, rest)
+}
+
+/// The items of an encoded AMQP list, and the bytes after it.
+fn list_items(list: &[u8]) -> Option<(Vec<&[u8]>, &[u8])> {
+    let (count, mut items, rest) = match *list.first()? {
+        0x45 => (0, &[][..], list.get(1..)?),
+        0xc0 => {
+            let size = usize::from(*list.get(1)?);
+            let count = usize::from(*list.get(2)?);
+            (count, list.get(3..2 + size)?, list.get(2 + size..)?)
+        }
+        0xd0 => {
+            let size = u32::from_be_bytes(list.get(1..5)?.try_into().ok()?) as usize;
+            let count = u32::from_be_bytes(list.get(5..9)?.try_into().ok()?) as usize;
+            (count, list.get(9..5 + size)?, list.get(5 + size..)?)
+        }
+        _ => return None,
+    };
+    let mut fields = Vec::with_capacity(count.min(64));
+    for _ in 0..count {
+        let len = value_len(items)?;
+        fields.push(&items[..len]);
+        items = &items[len..];
+    }
+    items.is_empty().then_some((fields, rest))
+}
+
+/// Whether an attach's source (field 5) or target (field 6) is `$cbs`.
+fn attaches_cbs(body: &[u8]) -> bool {
+    let address_is_cbs = |terminus: &[u8]| -> bool {
+        // described (0x00), a small-ulong descriptor, then the terminus list
+        let Some(list) = terminus
+            .get(3..)
+            .filter(|_| terminus.starts_with(&[0x00, 0x53]))
+        else {
+            return false;
+        };
+        let Some((fields, _)) = list_items(list) else {
+            return false;
+        };
+        match fields.first() {
+            Some([0xa1 | 0xa3, len, address @ ..]) => {
+                address.get(..usize::from(*len)) == Some(b"$cbs")
+            }
+            _ => false,
+        }
+    };
+    body.get(3..)
+        .and_then(list_items)
+        .is_some_and(|(fields, _)| fields.iter().skip(5).take(2).any(|t| address_is_cbs(t)))
 }
 
 /// The encoded length of the AMQP value at the start of `buf`.
@@ -469,6 +573,19 @@ mod tests {
         f
     }
 
+    /// An attach of a link whose source is `address`.
+    fn attach(channel: u16, address: &[u8]) -> Vec<u8> {
+        let mut source = vec![0x00, 0x53, 0x28, 0xc0, 3 + address.len() as u8, 0x01, 0xa1];
+        source.push(address.len() as u8);
+        source.extend_from_slice(address);
+        let mut items = vec![0xa1, 0x01, b'n', 0x43, 0x42, 0x40, 0x40];
+        items.extend_from_slice(&source);
+        items.push(0x40);
+        let mut list = vec![0xc0, items.len() as u8 + 1, 7];
+        list.extend_from_slice(&items);
+        frame(channel, 0x12, &list)
+    }
+
     async fn read_through(input: Vec<Vec<u8>>, pause: Duration, grace: Duration) -> Vec<u8> {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let writer = tokio::spawn(async move {
@@ -490,6 +607,7 @@ mod tests {
     #[tokio::test]
     async fn detaches_that_an_end_follows_are_dropped() {
         let header = b"AMQP\x00\x01\x00\x00".to_vec();
+        let cbs = attach(1, b"$cbs");
         let transfer = frame(1, 0x14, b"payload");
         let (d0, d1, end) = (
             frame(1, 0x16, b"a"),
@@ -499,6 +617,7 @@ mod tests {
         let other_detach = frame(2, 0x16, b"c");
         let input = vec![
             header.clone(),
+            cbs.clone(),
             transfer.clone(),
             d0,
             other_detach.clone(),
@@ -507,24 +626,62 @@ mod tests {
             end.clone(),
         ];
         let out = read_through(input, Duration::from_millis(2), Duration::from_millis(200)).await;
-        // Channel 2's detach stays: no end of channel 2 came.
-        let expected = [header, transfer, other_detach, end].concat();
+        // Channel 2's detach stays: no CBS session there.
+        let expected = [header, cbs, transfer, other_detach, end].concat();
         assert_eq!(out, expected);
     }
 
     #[tokio::test]
     async fn a_detach_without_an_end_goes_on_after_the_grace() {
+        let cbs = attach(3, b"$cbs");
         let detach = frame(3, 0x16, b"x");
         let begin = frame(4, 0x11, b"y");
-        let input = [detach.clone(), begin.clone()];
+        let input = [cbs.clone(), detach.clone(), begin.clone()];
         let started = std::time::Instant::now();
         let (mut client, server) = tokio::io::duplex(1024);
         client.write_all(&input.concat()).await.unwrap();
         let mut filtered = MootDetachFilter::new(server, Duration::from_millis(30));
-        let mut out = vec![0u8; detach.len() + begin.len()];
+        let mut out = vec![0u8; cbs.len() + detach.len() + begin.len()];
         filtered.read_exact(&mut out).await.unwrap();
         assert_eq!(out, input.concat());
         assert!(started.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn the_client_frame_limit_leaves_room_for_padding() {
+        // open: container-id "c", hostname null, max-frame-size 65536
+        let open = frame(
+            0,
+            0x10,
+            &[
+                0xc0, 0x0a, 0x03, 0xa1, 0x01, b'c', 0x40, 0x70, 0x00, 0x01, 0x00, 0x00,
+            ],
+        );
+        let shrunk = open_with_padding_room(&open).unwrap();
+        assert_eq!(
+            &shrunk[11..],
+            &[
+                0xc0, 0x0a, 0x03, 0xa1, 0x01, b'c', 0x40, 0x70, 0x00, 0x00, 0xff, 0xc0
+            ]
+        );
+        let unlimited = frame(0, 0x10, &[0xc0, 0x05, 0x02, 0xa1, 0x01, b'c', 0x40]);
+        assert_eq!(open_with_padding_room(&unlimited), None);
+    }
+
+    #[test]
+    fn only_cbs_attaches_mark_their_session() {
+        assert_eq!(
+            next_unit(&attach(5, b"$cbs")).map(|u| u.1),
+            Some(Unit::CbsAttach { channel: 5 })
+        );
+        assert_eq!(
+            next_unit(&attach(5, b"eh1/ConsumerGroups/$Default/Partitions/0")).map(|u| u.1),
+            Some(Unit::Other)
+        );
+        assert_eq!(
+            next_unit(&attach(5, b"$management")).map(|u| u.1),
+            Some(Unit::Other)
+        );
     }
 
     #[test]
