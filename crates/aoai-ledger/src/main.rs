@@ -204,6 +204,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Run KQL over the lake's Log Analytics compatibility tables
+    /// (ApiManagementGatewayLogs, ApiManagementGatewayLlmLog, PRICING_CL,
+    /// SUBSCRIPTION_QUOTA_CL); a query naming no table (print, datatable,
+    /// range) runs without a lake.
+    Kql {
+        /// The query text (or --file, or --report).
+        #[arg(required_unless_present_any = ["file", "report"])]
+        query: Option<String>,
+        /// Read the query from this file.
+        #[arg(long, conflicts_with = "query")]
+        file: Option<PathBuf>,
+        /// A named KQL report (queries/NAME.kql).
+        #[arg(long, conflicts_with_all = ["query", "file"])]
+        report: Option<String>,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Cost quotas for SUBSCRIPTION_QUOTA_CL: CSV `subscription_id,cost_quota`.
+        #[arg(long)]
+        quota: Option<PathBuf>,
+    },
     /// List the commits of the lake's tables: version, time, operation,
     /// source partition and range, rows and files added and removed.
     History {
@@ -494,7 +516,32 @@ async fn run_query(
         Query::Sql(s) => q.sql(s).await?,
         Query::Report(name) => q.report(name).await?,
         Query::Calls(filter) => q.export_calls(filter).await?,
+        Query::Kql(text, now) => kql_frame(q.context(), text, now).await?,
     };
+    write_frame(df, format, out).await
+}
+
+/// Plans a KQL query; `render` is accepted and noted (no chart output yet).
+async fn kql_frame(
+    ctx: &datafusion::prelude::SessionContext,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<datafusion::prelude::DataFrame> {
+    let planned = ledger_kql::plan(ctx, text, now).await?;
+    if let Some(r) = &planned.render {
+        eprintln!(
+            "note: `render {}` at {} ignored (no chart output)",
+            r.kind, r.pos
+        );
+    }
+    Ok(ledger_kql::for_display(planned.frame)?)
+}
+
+async fn write_frame(
+    df: datafusion::prelude::DataFrame,
+    format: Format,
+    out: &OutArgs,
+) -> Result<()> {
     // Batch by batch: an export of any size holds one batch at a time.
     let schema = df.schema().inner().clone();
     let mut stream = df.execute_stream().await?;
@@ -550,6 +597,7 @@ enum Query<'a> {
     Sql(&'a str),
     Report(&'a str),
     Calls(&'a CallFilter),
+    Kql(&'a str, DateTime<Utc>),
 }
 
 #[tokio::main]
@@ -702,6 +750,35 @@ async fn run() -> Result<()> {
             })?;
             let what = Query::Report(&name);
             query(&target, report.default_range, quota, what, format, now).await?;
+        }
+        Command::Kql {
+            query: text,
+            file,
+            report,
+            target,
+            format,
+            quota,
+        } => {
+            let text = match (text, file, report) {
+                (Some(t), _, _) => t,
+                (None, Some(f), _) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (None, None, Some(name)) => ledger_kql::reports::find(&name)
+                    .with_context(|| format!("unknown KQL report `{name}`"))?
+                    .kql
+                    .to_string(),
+                (None, None, None) => bail!("give a query, --file or --report"),
+            };
+            let pinned = ledger_query::clock::now(now)?;
+            if ledger_kql::tables(&text)?.is_empty() {
+                // print / datatable / range: no lake to open.
+                let ctx = datafusion::prelude::SessionContext::new();
+                let df = kql_frame(&ctx, &text, pinned).await?;
+                write_frame(df, format, &target.out).await?;
+            } else {
+                let what = Query::Kql(&text, pinned);
+                query(&target, DefaultRange::All, quota, what, format, now).await?;
+            }
         }
         Command::Sql {
             query: sql,
