@@ -142,9 +142,11 @@ pub enum OpKind {
     Union(Union),
     As(String),
     Serialize(Vec<Assign>),
+    /// `regex`: `kind=regex`, the literal parts are regular expressions.
     Parse {
         expr: Expr,
         parts: Vec<ParsePart>,
+        regex: bool,
     },
     Render(String),
     Getschema,

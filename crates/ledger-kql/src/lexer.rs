@@ -383,7 +383,25 @@ fn follows_value(out: &[Token]) -> bool {
     match out.last().map(|t| &t.tok) {
         Some(Tok::Ident(w)) => !matches!(
             w.as_str(),
-            "by" | "on" | "and" | "or" | "project" | "extend" | "summarize" | "where" | "in"
+            "by" | "on"
+                | "and"
+                | "or"
+                | "project"
+                | "extend"
+                | "summarize"
+                | "where"
+                | "in"
+                | "let"
+                | "print"
+                | "project-away"
+                | "project-rename"
+                | "project-reorder"
+                | "mv-expand"
+                | "distinct"
+                | "sort"
+                | "order"
+                | "top"
+                | "not"
         ),
         Some(Tok::Punct(p)) => matches!(*p, ")" | "]"),
         Some(Tok::QuotedIdent(_)) | Some(Tok::Str(_)) | Some(Tok::Typed(..)) => true,

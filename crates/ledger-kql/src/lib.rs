@@ -63,7 +63,9 @@ pub async fn plan(
     for name in planner::table_names(&q) {
         // Names that are not tables stay unresolved; the planner reports
         // them with their position.
-        if let Ok(df) = ctx.table(name.as_str()).await {
+        // Bare: Kusto names are case-sensitive, never SQL-normalised.
+        let table = datafusion::common::TableReference::bare(name.as_str());
+        if let Ok(df) = ctx.table(table).await {
             frames.insert(name, df);
         }
     }

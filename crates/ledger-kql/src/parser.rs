@@ -650,9 +650,21 @@ impl Parser {
                 }
             }
             "parse" => {
-                if self.is_word("kind") {
+                let mut regex = false;
+                if self.is_word("kind") && matches!(self.peek_at(1), Tok::Punct("=")) {
+                    self.bump();
+                    self.bump();
                     let p = self.pos();
-                    return Err(KqlError::unsupported("parse mode", "kind=...", p));
+                    let k = self.name()?;
+                    regex = match k.as_str() {
+                        "regex" => true,
+                        "simple" => false,
+                        _ => return Err(KqlError::unsupported("parse kind", k, p)),
+                    };
+                    if self.is_word("flags") {
+                        let p = self.pos();
+                        return Err(KqlError::unsupported("parse parameter", "flags", p));
+                    }
                 }
                 let expr = self.expr()?;
                 self.expect_word("with")?;
@@ -679,7 +691,7 @@ impl Parser {
                         _ => break,
                     }
                 }
-                OpKind::Parse { expr, parts }
+                OpKind::Parse { expr, parts, regex }
             }
             "render" => {
                 let kind = self.name()?;

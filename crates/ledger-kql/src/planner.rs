@@ -424,11 +424,16 @@ impl<'a> Planner<'a> {
             frames.push(("".to_string(), f));
         }
         for t in &u.tables {
-            let name = match &t.source {
-                Source::Expr(Expr {
-                    kind: ExprKind::Ident(n),
-                    ..
-                }) if t.ops.is_empty() => n.clone(),
+            // A table's name, or the name its last `as` gave it.
+            let name = match (&t.source, t.ops.last().map(|o| &o.kind)) {
+                (_, Some(OpKind::As(n))) => n.clone(),
+                (
+                    Source::Expr(Expr {
+                        kind: ExprKind::Ident(n),
+                        ..
+                    }),
+                    None,
+                ) => n.clone(),
                 _ => format!("union_arg{}", frames.len()),
             };
             frames.push((name, self.pipeline(t)?));
@@ -648,7 +653,7 @@ impl<'a> Planner<'a> {
                     .insert(name.clone(), Binding::Frame(df.clone()));
                 Ok(df)
             }
-            OpKind::Parse { expr, parts } => self.parse_op(df, expr, parts, pos),
+            OpKind::Parse { expr, parts, regex } => self.parse_op(df, expr, parts, *regex, pos),
             OpKind::Render(kind) => {
                 const KINDS: &[&str] = &[
                     "timechart",
@@ -1197,10 +1202,17 @@ impl<'a> Planner<'a> {
                 .map_err(df_err(pos))?;
             names.push((name, c.to_type.clone(), c.expr.pos));
         }
-        let refs: Vec<&str> = names.iter().map(|(n, _, _)| n.as_str()).collect();
-        df = df
-            .unnest_columns_with_options(&refs, UnnestOptions::new().with_preserve_nulls(true))
+        // By Column, not by name text: names are case-sensitive.
+        let cols: Vec<Column> = names
+            .iter()
+            .map(|(n, _, _)| Column::new_unqualified(n))
+            .collect();
+        let (state, plan) = df.into_parts();
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+            .unnest_columns_with_options(cols, UnnestOptions::new().with_preserve_nulls(true))
+            .and_then(|b| b.build())
             .map_err(df_err(pos))?;
+        df = DataFrame::new(state, plan);
         for (n, t, p) in names {
             if let Some(t) = t {
                 let target = kusto_type(&t, p)?;
@@ -1217,17 +1229,19 @@ impl<'a> Planner<'a> {
         df: DataFrame,
         expr: &Expr,
         parts: &[ParsePart],
+        regex_mode: bool,
         pos: Pos,
     ) -> Result<DataFrame, KqlError> {
         let schema = df.schema().clone();
         let scope = self.scope(&schema);
         let source = scope.plan(expr)?;
         let text = scope.string(source, expr.pos)?;
-        let mut re = String::from("(?s)^");
+        let mut re = String::from(if regex_mode { "(?s)" } else { "(?s)^" });
         let mut cols = Vec::new();
         for (i, p) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
             match p {
+                ParsePart::Literal(s) if regex_mode => re.push_str(s),
                 ParsePart::Literal(s) => re.push_str(&regex::escape(s)),
                 ParsePart::Wildcard => re.push_str(".*?"),
                 ParsePart::Column(n, t) => {
@@ -1235,7 +1249,7 @@ impl<'a> Planner<'a> {
                     let g = match ty {
                         "int" | "long" => r"(-?\d+)",
                         "real" | "double" | "decimal" => r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)",
-                        _ if last => "(.*)",
+                        _ if last || regex_mode => "(.*)",
                         _ => "(.*?)",
                     };
                     re.push_str(g);

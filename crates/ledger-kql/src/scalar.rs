@@ -358,6 +358,11 @@ impl Scope<'_> {
                 BinOp::Sub => a - b,
                 BinOp::Mul => a * b,
                 BinOp::Div => a / b,
+                // Kusto's integer % is never negative (-14 % 12 == 10).
+                _ if is_int(&ta) && is_int(&tb) => {
+                    let m = f::abs(b);
+                    ((a % m.clone()) + m.clone()) % m
+                }
                 _ => a % b,
             });
         }
@@ -572,8 +577,8 @@ impl Scope<'_> {
             }
             "extract" => {
                 arity(3, 4)?;
-                let a = self.args(args)?;
-                let v = call(&udf::EXTRACT, a[..3].to_vec());
+                let a = self.args(&args[..3])?;
+                let v = call(&udf::EXTRACT, a);
                 match args.get(3) {
                     Some(K {
                         kind: ExprKind::Call(t, targs),
@@ -680,6 +685,10 @@ impl Scope<'_> {
                     &udf::END_OF
                 };
                 call(f, a)
+            }
+            "make_datetime" => {
+                arity(3, 7)?;
+                call(&udf::MAKE_DATETIME, self.args(args)?)
             }
             "datetime_add" => {
                 arity(3, 3)?;

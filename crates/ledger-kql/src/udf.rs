@@ -118,6 +118,7 @@ kfns! {
     START_OF => "kql_start_of", datetime_type(), start_of;
     END_OF => "kql_end_of", datetime_type(), end_of;
     DATETIME_ADD => "kql_datetime_add", datetime_type(), datetime_add;
+    MAKE_DATETIME => "kql_make_datetime", datetime_type(), make_datetime;
     DATETIME_DIFF => "kql_datetime_diff", DataType::Int64, datetime_diff;
     FORMAT_DATETIME => "kql_format_datetime", DataType::Utf8, format_datetime_fn;
     DAYOFWEEK => "kql_dayofweek", TIMESPAN, dayofweek;
@@ -937,6 +938,34 @@ fn end_of(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
         .map(|i| {
             let o = off.as_ref().map_or(Some(0), |a| get_int(a, i))?;
             Some(start_micros(get_str(&units, i)?, at(get_int(&t, i)?)?, o + 1)? - 1)
+        })
+        .collect();
+    ts_out(v)
+}
+
+/// `make_datetime(year, month, day[, hour, minute, second])`, seconds real.
+fn make_datetime(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
+    let parts: Vec<Int64Array> = args.iter().take(5).map(ints).collect::<Result<_>>()?;
+    let secs = args
+        .get(5)
+        .map(|a| cast(a, &DataType::Float64))
+        .transpose()?;
+    let v = (0..n)
+        .map(|i| {
+            let p = |k: usize| parts.get(k).map_or(Some(0), |a| get_int(a, i));
+            let d = NaiveDate::from_ymd_opt(p(0)? as i32, p(1)? as u32, p(2)? as u32)?;
+            let s = match &secs {
+                Some(a) if a.is_null(i) => return None,
+                Some(a) => a
+                    .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                    .value(i),
+                None => 0.0,
+            };
+            let base = d
+                .and_hms_opt(p(3)? as u32, p(4)? as u32, 0)?
+                .and_utc()
+                .timestamp_micros();
+            Some(base + (s * 1e6).round() as i64)
         })
         .collect();
     ts_out(v)

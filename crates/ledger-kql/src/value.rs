@@ -58,12 +58,15 @@ pub fn parse_datetime(raw: &str) -> Option<DateTime<Utc>> {
         "%Y-%m-%d %H:%M",
         "%Y/%m/%d %H:%M:%S%.f",
         "%Y/%m/%d %H:%M",
+        "%m/%d/%Y %H:%M:%S%.f",
+        "%m/%d/%Y %H:%M",
+        "%m-%d-%Y %H:%M:%S%.f",
     ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(t2, f) {
             return Some(d.and_utc());
         }
     }
-    for f in ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"] {
+    for f in ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%m-%d-%Y", "%m/%d/%Y"] {
         if let Ok(d) = NaiveDate::parse_from_str(t2, f) {
             return d.and_hms_opt(0, 0, 0).map(|d| d.and_utc());
         }
