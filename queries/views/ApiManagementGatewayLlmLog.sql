@@ -13,6 +13,8 @@ SELECT
   prompt_tokens AS "PromptTokens",
   completion_tokens AS "CompletionTokens",
   total_tokens AS "TotalTokens",
+  -- Beyond the Log Analytics columns: prompt tokens served from the cache.
+  cached_tokens AS "CachedTokens",
   is_stream AS "IsStreamCompletion",
   0 AS "SequenceNumber",
   prompt_text AS "RequestMessages",

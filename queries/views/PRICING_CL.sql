@@ -6,7 +6,9 @@
 SELECT
   "Model",
   model_price("Model", 'input') AS "InputTokensPrice",
-  model_price("Model", 'output') AS "OutputTokensPrice"
+  model_price("Model", 'output') AS "OutputTokensPrice",
+  -- Beyond the samples' columns: cached prompt tokens bill at this price.
+  model_price("Model", 'cached_input') AS "CachedInputTokensPrice"
 FROM (
   SELECT DISTINCT model AS "Model" FROM calls WHERE model IS NOT NULL
   UNION

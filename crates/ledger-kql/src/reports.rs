@@ -28,6 +28,10 @@ pub const KQL_REPORTS: &[KqlReport] = &[
     report!("prompt-monitoring", "R2 as KQL (seed, as printed)"),
     report!("usage-by-subscription", "R3 as KQL (as printed)"),
     report!("prompts-and-completions", "R4 as KQL (as printed)"),
+    report!(
+        "cost-by-subscription",
+        "R5 as KQL: cost by subscription this month against its quota"
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static KqlReport> {

@@ -1,4 +1,4 @@
-//! `model_price(name, 'input'|'output')`: the price per 1,000 tokens the
+//! `model_price(name, 'input'|'cached_input'|'output')`: the price per 1,000 tokens the
 //! built-in price table gives a model or deployment name (its latest
 //! entry), for the Log Analytics `PRICING_CL` compatibility table.
 
@@ -71,6 +71,7 @@ impl ScalarUDFImpl for ModelPrice {
                 .price(names.value(i), None)
                 .map(|p| match which.value(i) {
                     "output" => p.output,
+                    "cached_input" => p.cached_input.unwrap_or(p.input),
                     _ => p.input,
                 });
             out.append_option(price.map(|mut d| {
