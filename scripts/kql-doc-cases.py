@@ -65,7 +65,7 @@ def main():
             for r in rows:
                 body.append("|".join(r))
             total += 1
-        (outdir / (page[:-3] + ".test")).write_text("\n".join(body) + "\n")
+        (outdir / (page[:-3].replace("/", "-") + ".test")).write_text("\n".join(body) + "\n")
     print(f"{total} cases")
 
 main()

@@ -115,6 +115,14 @@ pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
                     }
                     break;
                 }
+                if d == '\\' && !raw && chars.get(j + 1) == Some(&'u') {
+                    let hex: String = chars.iter().skip(j + 2).take(4).collect();
+                    if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                        s.push(c);
+                        j += 6;
+                        continue;
+                    }
+                }
                 if d == '\\' && !raw {
                     let e = chars.get(j + 1).copied().unwrap_or('\\');
                     s.push(match e {
@@ -380,29 +388,40 @@ fn raw_literal(word: &str, chars: &[char], start: usize) -> bool {
 
 /// Whether the previous token ends a value, so a following `[` indexes it.
 fn follows_value(out: &[Token]) -> bool {
+    // Keywords after which a `[` starts a quoted name, not an index.
+    const BEFORE_NAME: &[&str] = &[
+        "by",
+        "on",
+        "and",
+        "or",
+        "project",
+        "extend",
+        "summarize",
+        "where",
+        "in",
+        "let",
+        "print",
+        "project-away",
+        "project-rename",
+        "project-reorder",
+        "mv-expand",
+        "distinct",
+        "sort",
+        "order",
+        "top",
+        "not",
+        "to",
+        "from",
+        "step",
+        "with",
+        "union",
+        "join",
+        "asc",
+        "desc",
+        "count",
+    ];
     match out.last().map(|t| &t.tok) {
-        Some(Tok::Ident(w)) => !matches!(
-            w.as_str(),
-            "by" | "on"
-                | "and"
-                | "or"
-                | "project"
-                | "extend"
-                | "summarize"
-                | "where"
-                | "in"
-                | "let"
-                | "print"
-                | "project-away"
-                | "project-rename"
-                | "project-reorder"
-                | "mv-expand"
-                | "distinct"
-                | "sort"
-                | "order"
-                | "top"
-                | "not"
-        ),
+        Some(Tok::Ident(w)) => !BEFORE_NAME.contains(&w.as_str()),
         Some(Tok::Punct(p)) => matches!(*p, ")" | "]"),
         Some(Tok::QuotedIdent(_)) | Some(Tok::Str(_)) | Some(Tok::Typed(..)) => true,
         _ => false,

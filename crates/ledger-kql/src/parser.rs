@@ -137,6 +137,10 @@ impl Parser {
                 self.bump();
                 let name = self.name()?;
                 self.expect_punct("=")?;
+                // `view () { ... }` is a lambda used by its bare name.
+                if self.is_word("view") && matches!(self.peek_at(1), Tok::Punct("(")) {
+                    self.bump();
+                }
                 let value = if self.is_punct("(")
                     && matches!(self.peek_at(1), Tok::Punct(")"))
                     && matches!(self.peek_at(2), Tok::Punct("{"))
@@ -243,11 +247,10 @@ impl Parser {
             {
                 if p.ops.is_empty()
                     && !matches!(self.peek(), Tok::Punct(p2) if matches!(*p2, "+" | "-" | "*" | "/" | "%" | "<" | ">" | "==" | "!=" | "<=" | ">="))
+                    && let Source::Expr(_) = p.source
                 {
-                    if let Source::Expr(_) = p.source {
-                        self.i = save;
-                        return Ok(Source::Expr(self.expr()?));
-                    }
+                    self.i = save;
+                    return Ok(Source::Expr(self.expr()?));
                 }
                 return Ok(Source::Paren(Box::new(p)));
             }

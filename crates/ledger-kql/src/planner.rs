@@ -54,11 +54,7 @@ pub fn table_names(q: &Query) -> Vec<String> {
             Source::Expr(Expr {
                 kind: ExprKind::Ident(n),
                 ..
-            }) => {
-                if !bound.contains(n) && !out.contains(n) {
-                    out.push(n.clone());
-                }
-            }
+            }) if !bound.contains(n) && !out.contains(n) => out.push(n.clone()),
             Source::Union(u) => u.tables.iter().for_each(|t| walk(t, bound, out)),
             Source::Paren(inner) => walk(inner, bound, out),
             _ => {}
@@ -250,7 +246,7 @@ impl<'a> Planner<'a> {
         values: &[Expr],
         pos: Pos,
     ) -> Result<DataFrame, KqlError> {
-        if columns.is_empty() || values.len() % columns.len() != 0 {
+        if columns.is_empty() || !values.len().is_multiple_of(columns.len()) {
             return Err(KqlError::semantic(
                 pos,
                 format!(
@@ -344,13 +340,12 @@ impl<'a> Planner<'a> {
                     }
                 }
                 let arr: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(v));
-                let t = datafusion::arrow::compute::cast(
+                datafusion::arrow::compute::cast(
                     &arr,
                     &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None),
                 )
                 .and_then(|a| datafusion::arrow::compute::cast(&a, &udf::datetime_type()))
-                .map_err(|e| KqlError::semantic(pos, e.to_string()))?;
-                t
+                .map_err(|e| KqlError::semantic(pos, e.to_string()))?
             }
             (
                 ScalarValue::Int64(Some(x)),
@@ -635,17 +630,10 @@ impl<'a> Planner<'a> {
                 item_index,
                 limit,
             } => {
-                if item_index.is_some() {
-                    return Err(KqlError::unsupported(
-                        "mv-expand parameter",
-                        "with_itemindex",
-                        pos,
-                    ));
-                }
                 if limit.is_some() {
                     return Err(KqlError::unsupported("mv-expand parameter", "limit", pos));
                 }
-                self.mv_expand(df, columns, *bag_array, pos)
+                self.mv_expand(df, columns, *bag_array, item_index.as_deref(), pos)
             }
             OpKind::Union(u) => self.union(Some(df), u, pos),
             OpKind::As(name) => {
@@ -1178,6 +1166,7 @@ impl<'a> Planner<'a> {
         df: DataFrame,
         columns: &[MvColumn],
         bag_array: bool,
+        item_index: Option<&str>,
         pos: Pos,
     ) -> Result<DataFrame, KqlError> {
         let schema = df.schema().clone();
@@ -1197,16 +1186,26 @@ impl<'a> Planner<'a> {
             } else {
                 call(&udf::PARSE_JSON, vec![e])
             };
+            if let (Some(ix), true) = (item_index, names.is_empty()) {
+                // The positions, unnested alongside the items.
+                df = df
+                    .with_column(
+                        ix,
+                        call(&udf::EXPAND_INDEX, vec![d.clone(), lit(bag_array)]),
+                    )
+                    .map_err(df_err(pos))?;
+            }
             df = df
                 .with_column(&name, call(&udf::EXPAND, vec![d, lit(bag_array)]))
                 .map_err(df_err(pos))?;
             names.push((name, c.to_type.clone(), c.expr.pos));
         }
+        let mut unnest_names: Vec<String> = names.iter().map(|(n, _, _)| n.clone()).collect();
+        if let Some(ix) = item_index {
+            unnest_names.push(ix.to_string());
+        }
         // By Column, not by name text: names are case-sensitive.
-        let cols: Vec<Column> = names
-            .iter()
-            .map(|(n, _, _)| Column::new_unqualified(n))
-            .collect();
+        let cols: Vec<Column> = unnest_names.iter().map(Column::new_unqualified).collect();
         let (state, plan) = df.into_parts();
         let plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan)
             .unnest_columns_with_options(cols, UnnestOptions::new().with_preserve_nulls(true))

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::functions::expr_fn as f;
-use datafusion::logical_expr::{Cast, ExprSchemable, TryCast, when};
+use datafusion::logical_expr::{Cast, ExprSchemable, Operator, TryCast, when};
 use datafusion::prelude::{Expr, lit};
 
 use crate::ast::{BinOp, Expr as K, ExprKind, Lit, StrOp};
@@ -240,11 +240,11 @@ impl Scope<'_> {
             return Ok((l, r));
         }
         if is_dynamic(&tl) && !is_dynamic(&tr) {
-            let l2 = self.from_dynamic(l, &tr);
+            let l2 = self.dynamic_as(l, &tr);
             return self.coerce(l2, r, pos);
         }
         if is_dynamic(&tr) && !is_dynamic(&tl) {
-            let r2 = self.from_dynamic(r, &tl);
+            let r2 = self.dynamic_as(r, &tl);
             return self.coerce(l, r2, pos);
         }
         if is_dynamic(&tl) && is_dynamic(&tr) {
@@ -277,10 +277,8 @@ impl Scope<'_> {
     }
 
     /// A dynamic value read as type `t` (for comparisons and arithmetic).
-    fn from_dynamic(&self, e: Expr, t: &DataType) -> Expr {
-        if is_int(t) {
-            call(&udf::TOREAL, vec![e])
-        } else if is_numeric(t) {
+    fn dynamic_as(&self, e: Expr, t: &DataType) -> Expr {
+        if is_numeric(t) {
             call(&udf::TOREAL, vec![e])
         } else if t == &DataType::Boolean {
             call(&udf::TOBOOL, vec![e])
@@ -310,8 +308,7 @@ impl Scope<'_> {
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 let (a, b) = self.coerce(a, b, pos)?;
                 match op {
-                    BinOp::Eq => a.eq(b),
-                    BinOp::Ne => a.not_eq(b),
+                    BinOp::Eq | BinOp::Ne => self.equality(op == BinOp::Eq, a, b, pos)?,
                     BinOp::Lt => a.lt(b),
                     BinOp::Le => a.lt_eq(b),
                     BinOp::Gt => a.gt(b),
@@ -320,6 +317,25 @@ impl Scope<'_> {
             }
             _ => self.arith(op, a, b, pos)?,
         })
+    }
+
+    /// Kusto's `==`/`!=` with null: one null side is unequal, both null is
+    /// null (`where x != 5` keeps the rows where x is null).
+    fn equality(&self, eq: bool, a: Expr, b: Expr, pos: Pos) -> Result<Expr, KqlError> {
+        let literal = |e: &Expr| matches!(e, Expr::Literal(v, _) if !v.is_null());
+        if literal(&b) || literal(&a) {
+            let e = if eq { a.eq(b) } else { a.not_eq(b) };
+            return Ok(f::coalesce(vec![e, lit(!eq)]));
+        }
+        let both_null = a.clone().is_null().and(b.clone().is_null());
+        let cmp = if eq {
+            datafusion::logical_expr::binary_expr(a, Operator::IsNotDistinctFrom, b)
+        } else {
+            datafusion::logical_expr::binary_expr(a, Operator::IsDistinctFrom, b)
+        };
+        when(both_null, lit(ScalarValue::Boolean(None)))
+            .otherwise(cmp)
+            .map_err(|e| KqlError::semantic(pos, e.to_string()))
     }
 
     /// Arithmetic, with datetimes and timespans computed in microseconds.
@@ -633,7 +649,7 @@ impl Scope<'_> {
                     .map_err(|e| KqlError::semantic(pos, e.to_string()))?
             }
             "case" => {
-                if args.len() < 3 || args.len() % 2 == 0 {
+                if args.len() < 3 || args.len().is_multiple_of(2) {
                     return Err(KqlError::semantic(pos, "case(predicate, then, ..., else)"));
                 }
                 let a = self.args(args)?;
@@ -729,7 +745,7 @@ impl Scope<'_> {
                 call(&udf::ARRAY_LENGTH, vec![x])
             }
             "pack" | "bag_pack" | "pack_dictionary" => {
-                if args.len() % 2 != 0 {
+                if !args.len().is_multiple_of(2) {
                     return Err(KqlError::semantic(
                         pos,
                         format!("{name}() takes key, value pairs"),

@@ -112,6 +112,7 @@ kfns! {
     SPLIT => "kql_split", DYNAMIC, split;
     EXTRACT => "kql_extract", DataType::Utf8, extract;
     EXPAND => "kql_expand", DataType::List(Arc::new(Field::new_list_field(DYNAMIC, true))), expand;
+    EXPAND_INDEX => "kql_expand_index", DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), expand_index;
     LIST_TO_DYNAMIC => "kql_list_to_dynamic", DYNAMIC, list_to_dynamic;
     PERCENTILE => "kql_percentile", DataType::Float64, percentile;
     BIN_TIME => "kql_bin_time", datetime_type(), bin_time;
@@ -781,7 +782,7 @@ fn extract(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
 /// properties as one-property bags, a scalar itself.
 fn expand(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
     let as_array = args.get(1).is_some_and(|a| {
-        a.data_type() == &DataType::Boolean && a.len() > 0 && a.as_boolean().value(0)
+        a.data_type() == &DataType::Boolean && !a.is_empty() && a.as_boolean().value(0)
     });
     let mut lists: Vec<Option<Vec<Option<String>>>> = Vec::with_capacity(n);
     for i in 0..n {
@@ -822,6 +823,24 @@ fn expand(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
     }
     let list: ListArray = b.finish();
     Ok(Arc::new(list))
+}
+
+/// The positions of what `expand` makes of each value: 0, 1, ...
+fn expand_index(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
+    let items = expand(args, n)?;
+    let list = items.as_list::<i32>();
+    let mut b = datafusion::arrow::array::ListBuilder::new(Int64Builder::new());
+    for i in 0..n {
+        if list.is_null(i) {
+            b.append_null();
+            continue;
+        }
+        for k in 0..list.value(i).len() {
+            b.values().append_value(k as i64);
+        }
+        b.append(true);
+    }
+    Ok(Arc::new(b.finish()))
 }
 
 fn list_to_dynamic(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {

@@ -138,17 +138,13 @@ pub fn format_timespan(micros: i64) -> String {
     out
 }
 
-/// A datetime as Kusto prints it: ISO 8601 with `Z`, fraction when present.
+/// A datetime as Kusto's `tostring` writes it: ISO 8601, seven fraction
+/// digits (100 ns ticks), `Z`.
 pub fn format_datetime(micros: i64) -> String {
     let Some(t) = DateTime::<Utc>::from_timestamp_micros(micros) else {
         return String::new();
     };
-    if micros % 1_000_000 == 0 {
-        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-    } else {
-        let f = t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
-        format!("{}Z", f.trim_end_matches('0'))
-    }
+    format!("{}0Z", t.format("%Y-%m-%dT%H:%M:%S%.6f"))
 }
 
 /// A real as Kusto prints it: shortest form, no trailing `.0`.

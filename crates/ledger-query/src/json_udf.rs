@@ -232,7 +232,7 @@ impl ScalarUDFImpl for JsonComplete {
                 out.append_value(body);
                 continue;
             };
-            if !m.get("model").is_some_and(|v| !v.is_null())
+            if m.get("model").is_none_or(Value::is_null)
                 && let Some(model) = text_at(&arrays[1], i)
             {
                 m.insert("model".into(), Value::String(model));
