@@ -2,7 +2,7 @@
 //! reports, SQL and exports over it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use aoai_ledger::ingest::ingest_files;
@@ -225,6 +225,9 @@ enum Command {
         /// Cost quotas for SUBSCRIPTION_QUOTA_CL: CSV `subscription_id,cost_quota`.
         #[arg(long)]
         quota: Option<PathBuf>,
+        /// Draw the query's `render` as an SVG chart into this file.
+        #[arg(long)]
+        chart: Option<PathBuf>,
     },
     /// List the commits of the lake's tables: version, time, operation,
     /// source partition and range, rows and files added and removed.
@@ -516,23 +519,35 @@ async fn run_query(
         Query::Sql(s) => q.sql(s).await?,
         Query::Report(name) => q.report(name).await?,
         Query::Calls(filter) => q.export_calls(filter).await?,
-        Query::Kql(text, now) => kql_frame(q.context(), text, now).await?,
+        Query::Kql(text, now, chart) => kql_frame(q.context(), text, now, chart).await?,
     };
     write_frame(df, format, out).await
 }
 
-/// Plans a KQL query; `render` is accepted and noted (no chart output yet).
+/// Plans a KQL query; its `render` is drawn into `chart` (SVG) when given,
+/// otherwise ignored with a note.
 async fn kql_frame(
     ctx: &datafusion::prelude::SessionContext,
     text: &str,
     now: DateTime<Utc>,
+    chart: Option<&Path>,
 ) -> Result<datafusion::prelude::DataFrame> {
     let planned = ledger_kql::plan(ctx, text, now).await?;
-    if let Some(r) = &planned.render {
-        eprintln!(
-            "note: `render {}` at {} ignored (no chart output)",
-            r.kind, r.pos
-        );
+    match (&planned.render, chart) {
+        (Some(r), Some(path)) => {
+            let batches = planned.frame.clone().collect().await?;
+            let svg = ledger_kql::chart::svg(&r.kind, &batches)?;
+            std::fs::write(path, svg)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        (Some(r), None) => {
+            eprintln!(
+                "note: `render {}` at {} ignored (give --chart FILE.svg to draw it)",
+                r.kind, r.pos
+            );
+        }
+        (None, Some(_)) => bail!("--chart needs a `render` operator in the query"),
+        (None, None) => {}
     }
     Ok(ledger_kql::for_display(planned.frame)?)
 }
@@ -597,7 +612,7 @@ enum Query<'a> {
     Sql(&'a str),
     Report(&'a str),
     Calls(&'a CallFilter),
-    Kql(&'a str, DateTime<Utc>),
+    Kql(&'a str, DateTime<Utc>, Option<&'a Path>),
 }
 
 #[tokio::main]
@@ -758,6 +773,7 @@ async fn run() -> Result<()> {
             target,
             format,
             quota,
+            chart,
         } => {
             let text = match (text, file, report) {
                 (Some(t), _, _) => t,
@@ -773,10 +789,10 @@ async fn run() -> Result<()> {
             if ledger_kql::tables(&text)?.is_empty() {
                 // print / datatable / range: no lake to open.
                 let ctx = datafusion::prelude::SessionContext::new();
-                let df = kql_frame(&ctx, &text, pinned).await?;
+                let df = kql_frame(&ctx, &text, pinned, chart.as_deref()).await?;
                 write_frame(df, format, &target.out).await?;
             } else {
-                let what = Query::Kql(&text, pinned);
+                let what = Query::Kql(&text, pinned, chart.as_deref());
                 query(&target, DefaultRange::All, quota, what, format, now).await?;
             }
         }

@@ -162,3 +162,36 @@ fn a_kql_error_names_the_position() {
         "{err}"
     );
 }
+
+#[test]
+fn render_with_chart_writes_an_svg_with_axes_and_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let corpus = repo().join("tests/fixtures/corpus/corpus.jsonl");
+    cli(&[
+        "ingest",
+        corpus.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ])
+    .unwrap();
+    let svg = dir.path().join("cost.svg");
+    cli(&[
+        "kql",
+        "--report",
+        "cost-by-subscription-per-minute",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--chart",
+        svg.to_str().unwrap(),
+        "--format",
+        "csv",
+    ])
+    .unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{text}");
+    assert!(text.contains(r#"class="x-axis""#) && text.contains(r#"class="y-axis""#));
+    assert!(text.contains(r#"<g class="series" data-name="TotalCost">"#));
+    assert!(text.contains("<polyline"));
+    assert!(text.contains(">TimeGenerated</text>"));
+}

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod ast;
+pub mod chart;
 mod error;
 mod lexer;
 mod parser;

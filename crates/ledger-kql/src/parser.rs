@@ -977,6 +977,7 @@ impl Parser {
 
     fn primary(&mut self) -> Result<Expr, KqlError> {
         let pos = self.pos();
+        let start = self.i;
         let t = self.bump();
         let kind = match t.tok {
             Tok::Int(v) => ExprKind::Lit(Lit::Int(v)),
@@ -1031,7 +1032,7 @@ impl Parser {
                 _ => ExprKind::Ident(w),
             },
             _ => {
-                self.i -= 1;
+                self.i = start;
                 return Err(self.unexpected("an expression"));
             }
         };

@@ -836,6 +836,11 @@ impl<'a> Planner<'a> {
         aggregates: &mut Vec<DfExpr>,
         names: &mut Vec<(String, DataType)>,
     ) -> Result<(), KqlError> {
+        if let ExprKind::Call(f, _) = &e.kind
+            && crate::scalar::UNSUPPORTED_AGGREGATES.contains(&f.as_str())
+        {
+            return Err(KqlError::unsupported("aggregate", f, e.pos));
+        }
         if let ExprKind::Call(f, args) = &e.kind
             && AGGREGATES.contains(&f.as_str())
         {

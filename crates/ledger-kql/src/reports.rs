@@ -32,6 +32,10 @@ pub const KQL_REPORTS: &[KqlReport] = &[
         "cost-by-subscription",
         "R5 as KQL: cost by subscription this month against its quota"
     ),
+    report!(
+        "cost-by-subscription-per-minute",
+        "R5's chart variant: cost per minute this month (render timechart)"
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static KqlReport> {

@@ -70,6 +70,31 @@ pub fn column(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
 }
 
+/// Kusto aggregates outside the subset: named in errors.
+pub const UNSUPPORTED_AGGREGATES: &[&str] = &[
+    "hll",
+    "hll_merge",
+    "tdigest",
+    "tdigest_merge",
+    "buildschema",
+    "make_bag_if",
+    "make_list_if",
+    "make_set_if",
+    "make_list_with_nulls",
+    "percentilew",
+    "percentilesw",
+    "stdevif",
+    "varianceif",
+    "take_anyif",
+    "count_distinct",
+    "count_distinctif",
+    "binary_all_and",
+    "binary_all_or",
+    "binary_all_xor",
+    "dcount_hll",
+    "arg_max_if",
+];
+
 /// The aggregate functions summarize knows.
 pub const AGGREGATES: &[&str] = &[
     "count",
