@@ -10,10 +10,13 @@ SELECT
   COALESCE(correlation_id, request_id) AS "CorrelationId",
   request_id AS "RequestId",
   'GatewayLogs' AS "Category",
+  'Microsoft.ApiManagement/GatewayLogs' AS "OperationName",
   region AS "Region",
   service AS "ServiceName",
   method AS "Method",
   url AS "Url",
+  -- The record keeps the backend's id, not the URL APIM called.
+  CAST(NULL AS VARCHAR) AS "BackendUrl",
   status_code AS "ResponseCode",
   status_code AS "BackendResponseCode",
   (status_code IS NOT NULL AND status_code < 400) AS "IsRequestSuccess",
