@@ -42,7 +42,7 @@ fn numbers(a: &ArrayRef) -> Option<Vec<Option<f64>>> {
     let t = a.data_type();
     let a = match t {
         DataType::Timestamp(..) => cast(
-            &cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None)).ok()?,
+            &cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, None)).ok()?,
             &DataType::Int64,
         )
         .ok()?,

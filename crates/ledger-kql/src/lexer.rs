@@ -11,7 +11,7 @@ pub enum Tok {
     Str(String),
     Int(i64),
     Real(f64),
-    /// A timespan literal such as `1h` or `1.5d`, in microseconds.
+    /// A timespan literal such as `1h` or `1.5d`, in nanoseconds.
     Timespan(i64),
     /// `datetime(...)`, `timespan(...)`, `dynamic(...)`, `guid(...)` and the
     /// typed literals `int(null)` etc.: the type and the raw text inside.
@@ -48,16 +48,16 @@ const PUNCTS: &[&str] = &[
     ";", ":", ".", "=", "<", ">", "+", "-", "*", "/", "%", "$",
 ];
 
-/// Microseconds per timespan unit suffix.
+/// Nanoseconds per timespan unit suffix.
 fn unit_micros(unit: &str) -> Option<f64> {
     Some(match unit {
-        "d" | "day" | "days" => 86_400e6,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600e6,
-        "m" | "min" | "minute" | "minutes" => 60e6,
-        "s" | "sec" | "second" | "seconds" => 1e6,
-        "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1e3,
-        "microsecond" | "microseconds" => 1.0,
-        "tick" | "ticks" => 0.1,
+        "d" | "day" | "days" => 86_400e9,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600e9,
+        "m" | "min" | "minute" | "minutes" => 60e9,
+        "s" | "sec" | "second" | "seconds" => 1e9,
+        "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1e6,
+        "microsecond" | "microseconds" => 1e3,
+        "tick" | "ticks" => 100.0,
         _ => return None,
     })
 }

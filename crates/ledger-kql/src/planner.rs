@@ -318,11 +318,22 @@ impl<'a> Planner<'a> {
             self.constant(step)?,
         );
         let too_many = || KqlError::semantic(pos, format!("range makes more than {MAX_ROWS} rows"));
+        // Datetime bounds in nanoseconds, whatever unit they came in.
+        let (a, b, s) = if matches!(a.data_type(), DataType::Timestamp(..)) {
+            let ns = udf::datetime_type();
+            (
+                a.cast_to(&ns).map_err(df_err(pos))?,
+                b.cast_to(&ns).map_err(df_err(pos))?,
+                s.cast_to(&udf::TIMESPAN).map_err(df_err(pos))?,
+            )
+        } else {
+            (a, b, s)
+        };
         let array: ArrayRef = match (&a, &b, &s) {
             (
-                ScalarValue::TimestampMicrosecond(Some(x), _),
-                ScalarValue::TimestampMicrosecond(Some(y), _),
-                ScalarValue::DurationMicrosecond(Some(st)),
+                ScalarValue::TimestampNanosecond(Some(x), _),
+                ScalarValue::TimestampNanosecond(Some(y), _),
+                ScalarValue::DurationNanosecond(Some(st)),
             ) => {
                 if *st <= 0 && x < y {
                     return Err(KqlError::semantic(
@@ -342,7 +353,7 @@ impl<'a> Planner<'a> {
                 let arr: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(v));
                 datafusion::arrow::compute::cast(
                     &arr,
-                    &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None),
+                    &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None),
                 )
                 .and_then(|a| datafusion::arrow::compute::cast(&a, &udf::datetime_type()))
                 .map_err(|e| KqlError::semantic(pos, e.to_string()))?

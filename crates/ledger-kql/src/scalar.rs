@@ -363,7 +363,7 @@ impl Scope<'_> {
             .map_err(|e| KqlError::semantic(pos, e.to_string()))
     }
 
-    /// Arithmetic, with datetimes and timespans computed in microseconds.
+    /// Arithmetic, with datetimes and timespans computed in nanoseconds.
     pub fn arith(&self, op: BinOp, a: Expr, b: Expr, pos: Pos) -> Result<Expr, KqlError> {
         let (mut a, mut b) = (a, b);
         let (mut ta, mut tb) = (self.ty(&a, pos)?, self.ty(&b, pos)?);
@@ -378,7 +378,7 @@ impl Scope<'_> {
         let micros = |e: Expr, t: &DataType| {
             if is_time(t) {
                 cast(
-                    cast(e, DataType::Timestamp(TimeUnit::Microsecond, None)),
+                    cast(e, DataType::Timestamp(TimeUnit::Nanosecond, None)),
                     DataType::Int64,
                 )
             } else {
@@ -387,7 +387,7 @@ impl Scope<'_> {
         };
         let as_time = |e: Expr| {
             cast(
-                cast(e, DataType::Timestamp(TimeUnit::Microsecond, None)),
+                cast(e, DataType::Timestamp(TimeUnit::Nanosecond, None)),
                 datetime_type(),
             )
         };
@@ -689,8 +689,8 @@ impl Scope<'_> {
             "not" => one(self)?.not(),
             "now" => {
                 arity(0, 1)?;
-                let n = lit(ScalarValue::TimestampMicrosecond(
-                    Some(self.now.timestamp_micros()),
+                let n = lit(ScalarValue::TimestampNanosecond(
+                    self.now.timestamp_nanos_opt(),
                     Some("UTC".into()),
                 ));
                 match args.first() {
@@ -700,8 +700,8 @@ impl Scope<'_> {
             }
             "ago" => {
                 let d = one(self)?;
-                let n = lit(ScalarValue::TimestampMicrosecond(
-                    Some(self.now.timestamp_micros()),
+                let n = lit(ScalarValue::TimestampNanosecond(
+                    self.now.timestamp_nanos_opt(),
                     Some("UTC".into()),
                 ));
                 self.arith(BinOp::Sub, n, d, pos)?
@@ -830,10 +830,10 @@ impl Scope<'_> {
             }
             "unixtime_seconds_todatetime" | "unixtime_milliseconds_todatetime" => {
                 let x = self.real(one(self)?, pos)?;
-                let per = if name.contains("milli") { 1e3 } else { 1e6 };
+                let per = if name.contains("milli") { 1e6 } else { 1e9 };
                 let m = cast(f::round(vec![x * lit(per)]), DataType::Int64);
                 cast(
-                    cast(m, DataType::Timestamp(TimeUnit::Microsecond, None)),
+                    cast(m, DataType::Timestamp(TimeUnit::Nanosecond, None)),
                     datetime_type(),
                 )
             }
@@ -927,7 +927,7 @@ pub fn literal(l: &Lit, pos: Pos) -> Result<ScalarValue, KqlError> {
         Lit::Int(v) => ScalarValue::Int64(Some(*v)),
         Lit::Real(v) => ScalarValue::Float64(Some(*v)),
         Lit::Str(s) => ScalarValue::Utf8(Some(s.clone())),
-        Lit::Timespan(m) => ScalarValue::DurationMicrosecond(Some(*m)),
+        Lit::Timespan(n) => ScalarValue::DurationNanosecond(Some(*n)),
         Lit::Datetime(raw) => {
             let t = if raw == "null" {
                 None
@@ -935,10 +935,13 @@ pub fn literal(l: &Lit, pos: Pos) -> Result<ScalarValue, KqlError> {
                 Some(
                     parse_datetime(raw)
                         .ok_or_else(|| KqlError::syntax(pos, format!("invalid datetime `{raw}`")))?
-                        .timestamp_micros(),
+                        .timestamp_nanos_opt()
+                        .ok_or_else(|| {
+                            KqlError::syntax(pos, format!("datetime `{raw}` out of range"))
+                        })?,
                 )
             };
-            ScalarValue::TimestampMicrosecond(t, Some("UTC".into()))
+            ScalarValue::TimestampNanosecond(t, Some("UTC".into()))
         }
         Lit::Dynamic(json) => {
             if json == "null" {

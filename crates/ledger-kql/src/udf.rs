@@ -27,9 +27,9 @@ pub const DYNAMIC: DataType = DataType::LargeUtf8;
 /// Kusto `decimal`: Arrow's widest 128-bit decimal with 18 places.
 pub const DECIMAL: DataType = DataType::Decimal128(38, 18);
 pub fn datetime_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
-pub const TIMESPAN: DataType = DataType::Duration(TimeUnit::Microsecond);
+pub const TIMESPAN: DataType = DataType::Duration(TimeUnit::Nanosecond);
 
 type Body = fn(&[ArrayRef], usize) -> Result<ArrayRef>;
 
@@ -155,9 +155,9 @@ fn get_int(a: &Int64Array, i: usize) -> Option<i64> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
-/// Micros since the epoch of a timestamp argument of any unit.
+/// Nanoseconds since the epoch of a timestamp argument of any unit.
 fn times(a: &ArrayRef) -> Result<Int64Array> {
-    let t = cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+    let t = cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
     ints(&t)
 }
 
@@ -448,7 +448,7 @@ fn todatetime(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
         out.append_option(
             text_at(a, i)
                 .and_then(|t| parse_datetime(&t))
-                .map(|d| d.timestamp_micros()),
+                .and_then(|d| d.timestamp_nanos_opt()),
         );
     }
     let ints: ArrayRef = Arc::new(out.finish());
@@ -891,13 +891,13 @@ fn percentile(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
 fn ts_out(v: Vec<Option<i64>>) -> Result<ArrayRef> {
     let a: ArrayRef = Arc::new(Int64Array::from(v));
     Ok(cast(
-        &cast(&a, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
+        &cast(&a, &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
         &datetime_type(),
     )?)
 }
 
-fn at(micros: i64) -> Option<DateTime<Utc>> {
-    DateTime::<Utc>::from_timestamp_micros(micros)
+fn at(nanos: i64) -> Option<DateTime<Utc>> {
+    Some(DateTime::<Utc>::from_timestamp_nanos(nanos))
 }
 
 fn bin_time(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
@@ -931,7 +931,7 @@ fn start_micros(unit: &str, t: DateTime<Utc>, offset: i64) -> Option<i64> {
         "year" => NaiveDate::from_ymd_opt(d.year() + offset as i32, 1, 1)?,
         _ => return None,
     };
-    Some(start.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
+    start.and_hms_opt(0, 0, 0)?.and_utc().timestamp_nanos_opt()
 }
 
 /// `kql_start_of(unit, t[, offset])`.
@@ -948,7 +948,7 @@ fn start_of(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
     ts_out(v)
 }
 
-/// The last microsecond of the unit holding `t`.
+/// The last 100 ns tick of the unit holding `t`.
 fn end_of(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
     let units = texts(&args[0])?;
     let t = times(&args[1])?;
@@ -956,7 +956,7 @@ fn end_of(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
     let v = (0..n)
         .map(|i| {
             let o = off.as_ref().map_or(Some(0), |a| get_int(a, i))?;
-            Some(start_micros(get_str(&units, i)?, at(get_int(&t, i)?)?, o + 1)? - 1)
+            Some(start_micros(get_str(&units, i)?, at(get_int(&t, i)?)?, o + 1)? - 100)
         })
         .collect();
     ts_out(v)
@@ -983,8 +983,9 @@ fn make_datetime(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
             let base = d
                 .and_hms_opt(p(3)? as u32, p(4)? as u32, 0)?
                 .and_utc()
-                .timestamp_micros();
-            Some(base + (s * 1e6).round() as i64)
+                .timestamp_nanos_opt()?;
+            // Kusto keeps seconds to the 100 ns tick.
+            Some(base + (s * 1e7).round() as i64 * 100)
         })
         .collect();
     ts_out(v)
@@ -1002,14 +1003,16 @@ fn add_months(t: DateTime<Utc>, months: i64) -> Option<DateTime<Utc>> {
 }
 
 fn part_micros(part: &str) -> Option<i64> {
+    // Nanoseconds per part (the name is kept from microsecond days).
     Some(match part {
-        "week" | "weeks" => 7 * 86_400_000_000,
-        "day" | "days" => 86_400_000_000,
-        "hour" | "hours" => 3_600_000_000,
-        "minute" | "minutes" => 60_000_000,
-        "second" | "seconds" => 1_000_000,
-        "millisecond" | "milliseconds" => 1_000,
-        "microsecond" | "microseconds" => 1,
+        "week" | "weeks" => 7 * 86_400_000_000_000,
+        "day" | "days" => 86_400_000_000_000,
+        "hour" | "hours" => 3_600_000_000_000,
+        "minute" | "minutes" => 60_000_000_000,
+        "second" | "seconds" => 1_000_000_000,
+        "millisecond" | "milliseconds" => 1_000_000,
+        "microsecond" | "microseconds" => 1_000,
+        "nanosecond" | "nanoseconds" => 1,
         _ => return None,
     })
 }
@@ -1024,9 +1027,9 @@ fn datetime_add(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
             let k = get_int(&amounts, i)?;
             let t0 = get_int(&t, i)?;
             match part.as_str() {
-                "year" => add_months(at(t0)?, 12 * k).map(|d| d.timestamp_micros()),
-                "quarter" => add_months(at(t0)?, 3 * k).map(|d| d.timestamp_micros()),
-                "month" => add_months(at(t0)?, k).map(|d| d.timestamp_micros()),
+                "year" => add_months(at(t0)?, 12 * k)?.timestamp_nanos_opt(),
+                "quarter" => add_months(at(t0)?, 3 * k)?.timestamp_nanos_opt(),
+                "month" => add_months(at(t0)?, k)?.timestamp_nanos_opt(),
                 p => Some(t0 + k * part_micros(p)?),
             }
         })
@@ -1053,7 +1056,7 @@ fn datetime_diff(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
                 "week" => {
                     let sx = start_micros("week", dx, 0)?;
                     let sy = start_micros("week", dy, 0)?;
-                    (sx - sy) / (7 * 86_400_000_000)
+                    (sx - sy) / (7 * 86_400_000_000_000)
                 }
                 p => {
                     let u = part_micros(p)?;
@@ -1158,7 +1161,7 @@ fn dayofweek(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
     let v: Vec<Option<i64>> = (0..n)
         .map(|i| {
             let d = at(get_int(&t, i)?)?;
-            Some(d.weekday().num_days_from_sunday() as i64 * 86_400_000_000)
+            Some(d.weekday().num_days_from_sunday() as i64 * 86_400_000_000_000)
         })
         .collect();
     let a: ArrayRef = Arc::new(Int64Array::from(v));
@@ -1181,7 +1184,11 @@ fn datepart(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
                 "hour" => d.hour() as i64,
                 "minute" => d.minute() as i64,
                 "second" => d.second() as i64,
-                "weekofyear" => d.iso_week().week() as i64,
+                "quarter" => d.month0() as i64 / 3 + 1,
+                "millisecond" => d.nanosecond() as i64 / 1_000_000,
+                "microsecond" => d.nanosecond() as i64 / 1_000,
+                "nanosecond" => d.nanosecond() as i64,
+                "weekofyear" | "week_of_year" => d.iso_week().week() as i64,
                 _ => return None,
             })
         })();

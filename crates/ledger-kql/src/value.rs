@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
-/// Microseconds of a `timespan(...)` text: `1.02:03:04.5`, `02:03`, `1d`,
+/// Nanoseconds of a `timespan(...)` text: `1.02:03:04.5`, `02:03`, `1d`,
 /// `1.5h`, `100ms`.
 pub fn parse_timespan(raw: &str) -> Option<i64> {
     let t = raw.trim();
@@ -24,19 +24,22 @@ pub fn parse_timespan(raw: &str) -> Option<i64> {
             Some(s) => s.parse().ok()?,
             None => 0.0,
         };
-        days * 86_400_000_000 + h * 3_600_000_000 + m * 60_000_000 + (s * 1e6).round() as i64
+        days * 86_400_000_000_000
+            + h * 3_600_000_000_000
+            + m * 60_000_000_000
+            + (s * 1e9).round() as i64
     } else {
         let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let v: f64 = num.trim().parse().ok()?;
         let per = match unit.trim() {
-            "" | "d" | "day" | "days" => 86_400e6,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600e6,
-            "m" | "min" | "minute" | "minutes" => 60e6,
-            "s" | "sec" | "second" | "seconds" => 1e6,
-            "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1e3,
-            "microsecond" | "microseconds" => 1.0,
-            "tick" | "ticks" => 0.1,
+            "" | "d" | "day" | "days" => 86_400e9,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600e9,
+            "m" | "min" | "minute" | "minutes" => 60e9,
+            "s" | "sec" | "second" | "seconds" => 1e9,
+            "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1e6,
+            "microsecond" | "microseconds" => 1e3,
+            "tick" | "ticks" => 100.0,
             _ => return None,
         };
         (v * per).round() as i64
@@ -115,15 +118,15 @@ pub fn parse_dynamic_literal(raw: &str) -> Option<String> {
         .map(|v| v.to_string())
 }
 
-/// A timespan as Kusto prints it: `[-][d.]hh:mm:ss[.fffffff]`.
-pub fn format_timespan(micros: i64) -> String {
-    let neg = micros < 0;
-    let m = micros.unsigned_abs();
-    let days = m / 86_400_000_000;
-    let rem = m % 86_400_000_000;
-    let (h, rem) = (rem / 3_600_000_000, rem % 3_600_000_000);
-    let (min, rem) = (rem / 60_000_000, rem % 60_000_000);
-    let (s, frac) = (rem / 1_000_000, rem % 1_000_000);
+/// A timespan (nanoseconds) as Kusto prints it: `[-][d.]hh:mm:ss[.fffffff]`.
+pub fn format_timespan(nanos: i64) -> String {
+    let neg = nanos < 0;
+    let m = nanos.unsigned_abs();
+    let days = m / 86_400_000_000_000;
+    let rem = m % 86_400_000_000_000;
+    let (h, rem) = (rem / 3_600_000_000_000, rem % 3_600_000_000_000);
+    let (min, rem) = (rem / 60_000_000_000, rem % 60_000_000_000);
+    let (s, frac) = (rem / 1_000_000_000, rem % 1_000_000_000);
     let mut out = String::new();
     if neg {
         out.push('-');
@@ -133,18 +136,17 @@ pub fn format_timespan(micros: i64) -> String {
     }
     out.push_str(&format!("{h:02}:{min:02}:{s:02}"));
     if frac > 0 {
-        out.push_str(&format!(".{:07}", frac * 10));
+        out.push_str(&format!(".{:07}", frac / 100));
     }
     out
 }
 
-/// A datetime as Kusto's `tostring` writes it: ISO 8601, seven fraction
-/// digits (100 ns ticks), `Z`.
-pub fn format_datetime(micros: i64) -> String {
-    let Some(t) = DateTime::<Utc>::from_timestamp_micros(micros) else {
-        return String::new();
-    };
-    format!("{}0Z", t.format("%Y-%m-%dT%H:%M:%S%.6f"))
+/// A datetime (nanoseconds) as Kusto's `tostring` writes it: ISO 8601,
+/// seven fraction digits (100 ns ticks), `Z`.
+pub fn format_datetime(nanos: i64) -> String {
+    let t = DateTime::<Utc>::from_timestamp_nanos(nanos);
+    let f = t.format("%Y-%m-%dT%H:%M:%S%.9f").to_string();
+    format!("{}Z", &f[..f.len() - 2])
 }
 
 /// A real as Kusto prints it: shortest form, no trailing `.0`.
@@ -170,10 +172,10 @@ mod tests {
 
     #[test]
     fn timespans_round_trip_through_kusto_text() {
-        assert_eq!(parse_timespan("1.02:03:04"), Some(93_784_000_000));
-        assert_eq!(format_timespan(93_784_000_000), "1.02:03:04");
-        assert_eq!(parse_timespan("1.5h"), Some(5_400_000_000));
-        assert_eq!(format_timespan(-1_500_000), "-00:00:01.5000000");
+        assert_eq!(parse_timespan("1.02:03:04"), Some(93_784_000_000_000));
+        assert_eq!(format_timespan(93_784_000_000_000), "1.02:03:04");
+        assert_eq!(parse_timespan("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(format_timespan(-1_500_000_000), "-00:00:01.5000000");
     }
 
     #[test]

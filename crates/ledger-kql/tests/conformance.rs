@@ -105,12 +105,17 @@ fn cell(a: &dyn Array, row: usize) -> String {
         return String::new();
     }
     match a.data_type() {
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            let v = a
+        DataType::Timestamp(..) => {
+            let ns = datafusion::arrow::compute::cast(
+                &a.slice(row, 1),
+                &DataType::Timestamp(TimeUnit::Nanosecond, None),
+            )
+            .unwrap();
+            let v = ns
                 .as_any()
-                .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
+                .downcast_ref::<datafusion::arrow::array::TimestampNanosecondArray>()
                 .unwrap()
-                .value(row);
+                .value(0);
             format_datetime(v)
         }
         DataType::Float64 => format_real(
