@@ -35,6 +35,25 @@ def cases(text):
             i += 1
     return out
 
+# `EXPR // RESULT` lines: a scalar example with its documented value.
+COMMENTED = re.compile(r"^\s*(?:print\s+)?(?P<expr>[A-Za-z_][\w]*\(.*\))\s*//\s*(?P<result>[^/].*?)\s*$")
+
+def commented_cases(text):
+    out = []
+    for block in re.findall(r"```kusto\n(.*?)```", text, re.S):
+        lines = [l for l in block.splitlines() if l.strip()]
+        if not lines or any("|" in l.split("//")[0] for l in lines):
+            continue
+        found = [COMMENTED.match(l) for l in lines]
+        if all(found):
+            for m in found:
+                result = m.group("result").strip()
+                # Results written as prose ("returns ...") are not values.
+                if " " in result and not result.startswith(("[", "{", '"')):
+                    continue
+                out.append((f"print {m.group('expr').strip()}", ["|print_0|", "|" + result.strip('"') + "|"]))
+    return out
+
 def cells(row):
     row = row.strip()
     if row.startswith("|"): row = row[1:]
@@ -49,7 +68,7 @@ def main():
     for page in pages:
         path = f"data-explorer/kusto/query/{page}"
         text = subprocess.run(["git", "-C", docs, "show", f"HEAD:{path}"], capture_output=True, text=True).stdout
-        found = cases(text)
+        found = cases(text) + commented_cases(text)
         if not found:
             continue
         body = [f"# Examples of {path} (MicrosoftDocs/dataexplorer-docs)."]

@@ -282,7 +282,9 @@ fn parse_json(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
             continue;
         }
         match text_at(a, i) {
+            // parse_json("") is null in Kusto.
             None => out.append_null(),
+            Some(t) if t.trim().is_empty() => out.append_null(),
             Some(t) => match serde_json::from_str::<Value>(&t) {
                 Ok(v) => out.append_value(v.to_string()),
                 // Not JSON: the text itself, as a dynamic string.
