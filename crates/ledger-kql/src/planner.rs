@@ -749,6 +749,21 @@ impl<'a> Planner<'a> {
                 )?;
                 continue;
             }
+            // take_any(*): any one row's values of every other column.
+            if let ExprKind::Call(f, args) = &a.expr.kind
+                && matches!(f.as_str(), "take_any" | "any")
+                && matches!(args.as_slice(), [Expr { kind: ExprKind::Star, .. }])
+            {
+                for c in schema.fields().iter().map(|f| f.name().clone()) {
+                    if group_names.contains(&c) {
+                        continue;
+                    }
+                    let alias = format!("__a{}", aggregates.len());
+                    aggregates.push(agg::first_value(column(&c), vec![]).alias(&alias));
+                    outputs.push((c, column(&alias)));
+                }
+                continue;
+            }
             if let ExprKind::Call(f, args) = &a.expr.kind
                 && f == "percentiles"
             {
