@@ -25,10 +25,7 @@ const COLORS: &[&str] = &[
 ];
 
 fn err(message: impl Into<String>) -> KqlError {
-    KqlError::Semantic {
-        pos: Default::default(),
-        message: message.into(),
-    }
+    KqlError::Chart(message.into())
 }
 
 fn escape(s: &str) -> String {
@@ -90,6 +87,9 @@ pub fn svg(kind: &str, batches: &[RecordBatch]) -> Result<String, KqlError> {
         })
         .collect::<Result<_, _>>()?;
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    if names.is_empty() {
+        return Err(err("nothing to chart: the query returned no columns"));
+    }
     let mut out = String::new();
     let _ = write!(
         out,

@@ -28,6 +28,8 @@ pub enum KqlError {
     },
     #[error("at {pos}: {message}")]
     Semantic { pos: Pos, message: String },
+    #[error("chart: {0}")]
+    Chart(String),
     #[error("query: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
 }

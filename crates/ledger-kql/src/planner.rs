@@ -752,7 +752,13 @@ impl<'a> Planner<'a> {
             // take_any(*): any one row's values of every other column.
             if let ExprKind::Call(f, args) = &a.expr.kind
                 && matches!(f.as_str(), "take_any" | "any")
-                && matches!(args.as_slice(), [Expr { kind: ExprKind::Star, .. }])
+                && matches!(
+                    args.as_slice(),
+                    [Expr {
+                        kind: ExprKind::Star,
+                        ..
+                    }]
+                )
             {
                 for c in schema.fields().iter().map(|f| f.name().clone()) {
                     if group_names.contains(&c) {
