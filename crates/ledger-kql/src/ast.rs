@@ -23,6 +23,9 @@ pub enum LetValue {
     Pipeline(Pipeline),
     /// `() { ... }`: a lambda without parameters.
     Lambda(Pipeline),
+    /// `(a: long, b: string) { expr }`: a scalar function, inlined where
+    /// it is called.
+    Function { params: Vec<String>, body: Expr },
 }
 
 #[derive(Debug, Clone)]

@@ -155,7 +155,37 @@ impl Parser {
                     && matches!(self.peek_at(1), Tok::Ident(_))
                     && matches!(self.peek_at(2), Tok::Punct(":"))
                 {
-                    return Err(KqlError::unsupported("function with parameters", name, pos));
+                    self.bump();
+                    let mut params = Vec::new();
+                    loop {
+                        params.push(self.name()?);
+                        self.expect_punct(":")?;
+                        self.type_name()?;
+                        if self.is_punct("=") {
+                            let p = self.pos();
+                            return Err(KqlError::unsupported("parameter default", name, p));
+                        }
+                        if !self.eat_punct(",") {
+                            break;
+                        }
+                    }
+                    self.expect_punct(")")?;
+                    self.expect_punct("{")?;
+                    let body_pos = self.pos();
+                    let body = self.pipeline()?;
+                    self.expect_punct("}")?;
+                    match body.source {
+                        Source::Expr(e) if body.ops.is_empty() => {
+                            LetValue::Function { params, body: e }
+                        }
+                        _ => {
+                            return Err(KqlError::unsupported(
+                                "tabular function with parameters",
+                                name,
+                                body_pos,
+                            ));
+                        }
+                    }
                 } else {
                     LetValue::Pipeline(self.pipeline()?)
                 };
@@ -245,8 +275,9 @@ impl Parser {
             if let Ok(p) = self.pipeline()
                 && self.eat_punct(")")
             {
+                // A parenthesised scalar (or lone name) is an expression:
+                // `(a - b) / 1s`.
                 if p.ops.is_empty()
-                    && !matches!(self.peek(), Tok::Punct(p2) if matches!(*p2, "+" | "-" | "*" | "/" | "%" | "<" | ">" | "==" | "!=" | "<=" | ">="))
                     && let Source::Expr(_) = p.source
                 {
                     self.i = save;

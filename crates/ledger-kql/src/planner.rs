@@ -38,6 +38,7 @@ pub struct Planner<'a> {
     tables: HashMap<String, DataFrame>,
     bindings: HashMap<String, Binding>,
     scalars: HashMap<String, DfExpr>,
+    functions: HashMap<String, (Vec<String>, Expr)>,
     pub render: Option<Render>,
 }
 
@@ -73,6 +74,7 @@ pub fn table_names(q: &Query) -> Vec<String> {
     for l in &q.lets {
         match &l.value {
             LetValue::Pipeline(p) | LetValue::Lambda(p) => walk(p, &mut bound, &mut out),
+            LetValue::Function { .. } => {}
         }
         bound.insert(l.name.clone());
     }
@@ -96,6 +98,7 @@ impl<'a> Planner<'a> {
             tables,
             bindings: HashMap::new(),
             scalars: HashMap::new(),
+            functions: HashMap::new(),
             render: None,
         }
     }
@@ -103,6 +106,10 @@ impl<'a> Planner<'a> {
     pub fn query(&mut self, q: &Query) -> Result<DataFrame, KqlError> {
         for l in &q.lets {
             match &l.value {
+                LetValue::Function { params, body } => {
+                    self.functions
+                        .insert(l.name.clone(), (params.clone(), body.clone()));
+                }
                 LetValue::Lambda(p) => {
                     self.bindings
                         .insert(l.name.clone(), Binding::Lambda(p.clone()));
@@ -147,6 +154,7 @@ impl<'a> Planner<'a> {
         Scope {
             schema,
             scalars: &self.scalars,
+            functions: &self.functions,
             now: self.now,
         }
     }
@@ -854,6 +862,7 @@ impl<'a> Planner<'a> {
                 Scope {
                     schema: &s,
                     scalars: scope.scalars,
+                    functions: scope.functions,
                     now: scope.now,
                 }
                 .plan(&replaced)

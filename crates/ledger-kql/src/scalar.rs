@@ -21,7 +21,53 @@ use crate::value::parse_datetime;
 pub struct Scope<'a> {
     pub schema: &'a DFSchema,
     pub scalars: &'a HashMap<String, Expr>,
+    /// `let f = (a: long) { ... }`: parameters and body, inlined at calls.
+    pub functions: &'a HashMap<String, (Vec<String>, K)>,
     pub now: DateTime<Utc>,
+}
+
+/// `e` with each parameter name replaced by its argument.
+fn substitute(e: &K, map: &HashMap<&str, &K>) -> K {
+    let s = |x: &K| Box::new(substitute(x, map));
+    let kind = match &e.kind {
+        ExprKind::Ident(n) => match map.get(n.as_str()) {
+            Some(arg) => return (*arg).clone(),
+            None => ExprKind::Ident(n.clone()),
+        },
+        ExprKind::Binary(op, l, r) => ExprKind::Binary(*op, s(l), s(r)),
+        ExprKind::Str(op, l, r) => ExprKind::Str(op.clone(), s(l), s(r)),
+        ExprKind::Not(x) => ExprKind::Not(s(x)),
+        ExprKind::Neg(x) => ExprKind::Neg(s(x)),
+        ExprKind::Call(f, args) => {
+            ExprKind::Call(f.clone(), args.iter().map(|a| substitute(a, map)).collect())
+        }
+        ExprKind::Index(x, i) => ExprKind::Index(s(x), s(i)),
+        ExprKind::Member(x, m) => ExprKind::Member(s(x), m.clone()),
+        ExprKind::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => ExprKind::Between {
+            expr: s(expr),
+            low: s(low),
+            high: s(high),
+            negated: *negated,
+        },
+        ExprKind::In {
+            expr,
+            list,
+            negated,
+            case_insensitive,
+        } => ExprKind::In {
+            expr: s(expr),
+            list: list.iter().map(|a| substitute(a, map)).collect(),
+            negated: *negated,
+            case_insensitive: *case_insensitive,
+        },
+        other => other.clone(),
+    };
+    K { kind, pos: e.pos }
 }
 
 pub fn is_dynamic(t: &DataType) -> bool {
@@ -474,6 +520,20 @@ impl Scope<'_> {
                 Ok(())
             }
         };
+        if let Some((params, body)) = self.functions.get(name) {
+            if params.len() != args.len() {
+                return Err(KqlError::semantic(
+                    pos,
+                    format!(
+                        "{name}() takes {} arguments, got {}",
+                        params.len(),
+                        args.len()
+                    ),
+                ));
+            }
+            let map: HashMap<&str, &K> = params.iter().map(String::as_str).zip(args).collect();
+            return self.plan(&substitute(body, &map));
+        }
         if AGGREGATES.contains(&name) {
             return Err(KqlError::semantic(
                 pos,
