@@ -285,6 +285,8 @@ fn parse_json(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
             // parse_json("") is null in Kusto.
             None => out.append_null(),
             Some(t) if t.trim().is_empty() => out.append_null(),
+            // Already compact JSON (response bodies usually are): kept as is.
+            Some(t) if is_compact_json(&t) => out.append_value(t),
             Some(t) => match serde_json::from_str::<Value>(&t) {
                 Ok(v) => out.append_value(v.to_string()),
                 // Not JSON: the text itself, as a dynamic string.
@@ -308,7 +310,32 @@ fn todynamic(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
 
 fn get(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
     let mut out = dyn_builder(n);
+    // Dynamic values are compact JSON text: most lookups scan the text
+    // instead of parsing the whole document (R1 reads five paths of every
+    // response body).
+    let docs = (args[0].data_type() == &DYNAMIC).then(|| args[0].as_string::<i64>());
+    let keys = texts(&args[1])?;
+    let numeric = args[1].data_type().is_integer();
     for i in 0..n {
+        if let Some(docs) = docs
+            && !docs.is_null(i)
+            && !keys.is_null(i)
+        {
+            let step = if numeric {
+                keys.value(i).parse::<i64>().ok().map(ScanKey::Index)
+            } else {
+                Some(ScanKey::Key(keys.value(i)))
+            };
+            if let Some(step) = step
+                && let Some(found) = scan_lookup(docs.value(i), step)
+            {
+                match found {
+                    Some(v) if v != "null" => out.append_value(v),
+                    _ => out.append_null(),
+                }
+                continue;
+            }
+        }
         let v = json_at(&args[0], i);
         let k = json_at(&args[1], i);
         let found = match (v, k) {
@@ -326,6 +353,140 @@ fn get(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
         }
     }
     Ok(Arc::new(out.finish()))
+}
+
+/// Whether `t` is valid JSON with no whitespace outside strings (what
+/// serde_json writes), so it can stand for its parsed-and-written self.
+fn is_compact_json(t: &str) -> bool {
+    let b = t.as_bytes();
+    let mut in_str = false;
+    let mut i = 0;
+    while i < b.len() {
+        match (in_str, b[i]) {
+            (true, b'\\') => i += 1,
+            (true, b'"') | (false, b'"') => in_str = !in_str,
+            (false, b' ' | b'\n' | b'\r' | b'\t') => return false,
+            _ => {}
+        }
+        i += 1;
+    }
+    // A lone string stays text for parse_json's own rules; only containers.
+    matches!(b.first(), Some(b'{' | b'['))
+        && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+}
+
+#[derive(Clone, Copy)]
+enum ScanKey<'a> {
+    Key(&'a str),
+    Index(i64),
+}
+
+/// The end (exclusive) of the JSON value starting at byte `i` of `s`.
+fn scan_value(s: &[u8], mut i: usize) -> Option<usize> {
+    match *s.get(i)? {
+        b'"' => {
+            i += 1;
+            while i < s.len() {
+                match s[i] {
+                    b'\\' => i += 2,
+                    b'"' => return Some(i + 1),
+                    _ => i += 1,
+                }
+            }
+            None
+        }
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            while i < s.len() {
+                match s[i] {
+                    b'"' => {
+                        i = scan_value(s, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => {
+            while i < s.len() && !matches!(s[i], b',' | b'}' | b']') {
+                i += 1;
+            }
+            Some(i)
+        }
+    }
+}
+
+/// Looks `key` up in compact JSON text: `Some(Some(value text))` when
+/// found, `Some(None)` when surely absent, `None` when the text needs a
+/// real parse (escaped keys, negative indexes, anything unexpected).
+fn scan_lookup<'d>(doc: &'d str, key: ScanKey<'_>) -> Option<Option<&'d str>> {
+    let s = doc.as_bytes();
+    match (s.first()?, key) {
+        (b'{', ScanKey::Key(k)) => {
+            if s.get(1) == Some(&b'}') {
+                return Some(None);
+            }
+            let mut i = 1;
+            loop {
+                if s.get(i) != Some(&b'"') {
+                    return None;
+                }
+                let end = scan_value(s, i)?;
+                let name = &doc[i + 1..end - 1];
+                if name.contains('\\') {
+                    return None;
+                }
+                if s.get(end) != Some(&b':') {
+                    return None;
+                }
+                let vstart = end + 1;
+                let vend = scan_value(s, vstart)?;
+                if name == k {
+                    return Some(Some(&doc[vstart..vend]));
+                }
+                match s.get(vend) {
+                    Some(b',') => i = vend + 1,
+                    Some(b'}') => return Some(None),
+                    _ => return None,
+                }
+            }
+        }
+        (b'[', ScanKey::Index(want)) if want >= 0 => {
+            if s.get(1) == Some(&b']') {
+                return Some(None);
+            }
+            let mut i = 1;
+            let mut k = 0;
+            loop {
+                let vend = scan_value(s, i)?;
+                if k == want {
+                    return Some(Some(&doc[i..vend]));
+                }
+                match s.get(vend) {
+                    Some(b',') => {
+                        i = vend + 1;
+                        k += 1;
+                    }
+                    Some(b']') => return Some(None),
+                    _ => return None,
+                }
+            }
+        }
+        // Negative indexes count from the end: parsed.
+        (b'[', ScanKey::Index(_)) => None,
+        (b'{', ScanKey::Index(_)) | (b'[', ScanKey::Key(_)) => None,
+        // A scalar has no members.
+        _ => Some(None),
+    }
 }
 
 fn tostring(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
@@ -1208,6 +1369,25 @@ mod tests {
         assert!(has_term("north america", "america"));
         assert!(!has_term("northamerica", "america"));
         assert!(has_term("a-b", "-b"));
+    }
+
+    #[test]
+    fn scanned_lookups_agree_with_parsed_ones() {
+        let doc = r#"{"a":{"b":[1,{"c":"x,]}"}]},"d":"q\"u","e":null}"#;
+        assert_eq!(
+            scan_lookup(doc, ScanKey::Key("a")),
+            Some(Some(r#"{"b":[1,{"c":"x,]}"}]}"#))
+        );
+        assert_eq!(scan_lookup(doc, ScanKey::Key("d")), Some(Some(r#""q\"u""#)));
+        assert_eq!(scan_lookup(doc, ScanKey::Key("e")), Some(Some("null")));
+        assert_eq!(scan_lookup(doc, ScanKey::Key("z")), Some(None));
+        assert_eq!(
+            scan_lookup("[1,[2,3],4]", ScanKey::Index(1)),
+            Some(Some("[2,3]"))
+        );
+        assert_eq!(scan_lookup("[1,[2,3],4]", ScanKey::Index(3)), Some(None));
+        assert_eq!(scan_lookup("[1]", ScanKey::Index(-1)), None);
+        assert_eq!(scan_lookup(r#""text""#, ScanKey::Key("a")), Some(None));
     }
 
     #[test]

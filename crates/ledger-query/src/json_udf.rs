@@ -202,6 +202,13 @@ impl ScalarUDFImpl for JsonArrayJoin {
     }
 }
 
+/// The two members json_complete adds, read without building the body.
+#[derive(serde::Deserialize)]
+struct Probe {
+    model: Option<serde::de::IgnoredAny>,
+    usage: Option<std::collections::HashMap<String, serde::de::IgnoredAny>>,
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct JsonComplete {
     signature: Signature,
@@ -228,6 +235,14 @@ impl ScalarUDFImpl for JsonComplete {
                 out.append_null();
                 continue;
             };
+            // Most bodies already have both: checked without building them.
+            if let Ok(p) = serde_json::from_str::<Probe>(&body)
+                && p.model.is_some()
+                && p.usage.is_some()
+            {
+                out.append_value(body);
+                continue;
+            }
             let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(&body) else {
                 out.append_value(body);
                 continue;
