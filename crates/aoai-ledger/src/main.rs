@@ -753,6 +753,11 @@ async fn run() -> Result<()> {
             for r in REPORTS {
                 println!("{:<26} {}", r.name, r.title);
             }
+            println!();
+            println!("KQL reports (aoai-ledger kql --report NAME):");
+            for r in ledger_kql::reports::KQL_REPORTS {
+                println!("  {:<34} {}", r.name, r.title);
+            }
         }
         Command::Report {
             name,
