@@ -1,16 +1,22 @@
 -- Log Analytics compatibility view: one row per call, named like the
 -- ApiManagementGatewayLogs table. BackendResponseBody is the equivalent
 -- non-streamed response (reassembled SSE included, with usage reported or
--- estimated), so KQL written for Log Analytics counts streamed calls too.
+-- estimated), so KQL written for Log Analytics counts streamed calls too;
+-- a body that lacks the model or usage gets them from the record (some
+-- dialects log them outside the body). CorrelationId falls back to the
+-- request id, as in ApiManagementGatewayLlmLog, so the two join per call.
 SELECT
   COALESCE(request_time, response_time) AS "TimeGenerated",
-  correlation_id AS "CorrelationId",
+  COALESCE(correlation_id, request_id) AS "CorrelationId",
   request_id AS "RequestId",
   'GatewayLogs' AS "Category",
+  'Microsoft.ApiManagement/GatewayLogs' AS "OperationName",
   region AS "Region",
   service AS "ServiceName",
   method AS "Method",
   url AS "Url",
+  -- The record keeps the backend's id, not the URL APIM called.
+  CAST(NULL AS VARCHAR) AS "BackendUrl",
   status_code AS "ResponseCode",
   status_code AS "BackendResponseCode",
   (status_code IS NOT NULL AND status_code < 400) AS "IsRequestSuccess",
@@ -26,8 +32,8 @@ SELECT
   error AS "LastErrorMessage",
   prompt_text AS "RequestBody",
   prompt_text AS "BackendRequestBody",
-  response_body AS "ResponseBody",
-  response_body AS "BackendResponseBody",
+  json_complete(response_body, model, prompt_tokens, completion_tokens, total_tokens) AS "ResponseBody",
+  json_complete(response_body, model, prompt_tokens, completion_tokens, total_tokens) AS "BackendResponseBody",
   usage_source AS "UsageSource",
   dialect AS "Dialect"
 FROM calls

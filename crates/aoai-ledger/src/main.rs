@@ -2,7 +2,7 @@
 //! reports, SQL and exports over it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use aoai_ledger::ingest::ingest_files;
@@ -203,6 +203,31 @@ enum Command {
         target: Target,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// Run KQL over the lake's Log Analytics compatibility tables
+    /// (ApiManagementGatewayLogs, ApiManagementGatewayLlmLog, PRICING_CL,
+    /// SUBSCRIPTION_QUOTA_CL); a query naming no table (print, datatable,
+    /// range) runs without a lake.
+    Kql {
+        /// The query text (or --file, or --report).
+        #[arg(required_unless_present_any = ["file", "report"])]
+        query: Option<String>,
+        /// Read the query from this file.
+        #[arg(long, conflicts_with = "query")]
+        file: Option<PathBuf>,
+        /// A named KQL report (queries/NAME.kql).
+        #[arg(long, conflicts_with_all = ["query", "file"])]
+        report: Option<String>,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Cost quotas for SUBSCRIPTION_QUOTA_CL: CSV `subscription_id,cost_quota`.
+        #[arg(long)]
+        quota: Option<PathBuf>,
+        /// Draw the query's `render` as an SVG chart into this file.
+        #[arg(long)]
+        chart: Option<PathBuf>,
     },
     /// List the commits of the lake's tables: version, time, operation,
     /// source partition and range, rows and files added and removed.
@@ -494,7 +519,44 @@ async fn run_query(
         Query::Sql(s) => q.sql(s).await?,
         Query::Report(name) => q.report(name).await?,
         Query::Calls(filter) => q.export_calls(filter).await?,
+        Query::Kql(text, now, chart) => kql_frame(q.context(), text, now, chart).await?,
     };
+    write_frame(df, format, out).await
+}
+
+/// Plans a KQL query; its `render` is drawn into `chart` (SVG) when given,
+/// otherwise ignored with a note.
+async fn kql_frame(
+    ctx: &datafusion::prelude::SessionContext,
+    text: &str,
+    now: DateTime<Utc>,
+    chart: Option<&Path>,
+) -> Result<datafusion::prelude::DataFrame> {
+    let planned = ledger_kql::plan(ctx, text, now).await?;
+    match (&planned.render, chart) {
+        (Some(r), Some(path)) => {
+            let batches = planned.frame.clone().collect().await?;
+            let svg = ledger_kql::chart::svg(&r.kind, &batches)?;
+            std::fs::write(path, svg)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        (Some(r), None) => {
+            eprintln!(
+                "note: `render {}` at {} ignored (give --chart FILE.svg to draw it)",
+                r.kind, r.pos
+            );
+        }
+        (None, Some(_)) => bail!("--chart needs a `render` operator in the query"),
+        (None, None) => {}
+    }
+    Ok(ledger_kql::for_display(planned.frame)?)
+}
+
+async fn write_frame(
+    df: datafusion::prelude::DataFrame,
+    format: Format,
+    out: &OutArgs,
+) -> Result<()> {
     // Batch by batch: an export of any size holds one batch at a time.
     let schema = df.schema().inner().clone();
     let mut stream = df.execute_stream().await?;
@@ -550,6 +612,7 @@ enum Query<'a> {
     Sql(&'a str),
     Report(&'a str),
     Calls(&'a CallFilter),
+    Kql(&'a str, DateTime<Utc>, Option<&'a Path>),
 }
 
 #[tokio::main]
@@ -690,6 +753,11 @@ async fn run() -> Result<()> {
             for r in REPORTS {
                 println!("{:<26} {}", r.name, r.title);
             }
+            println!();
+            println!("KQL reports (aoai-ledger kql --report NAME):");
+            for r in ledger_kql::reports::KQL_REPORTS {
+                println!("  {:<34} {}", r.name, r.title);
+            }
         }
         Command::Report {
             name,
@@ -702,6 +770,36 @@ async fn run() -> Result<()> {
             })?;
             let what = Query::Report(&name);
             query(&target, report.default_range, quota, what, format, now).await?;
+        }
+        Command::Kql {
+            query: text,
+            file,
+            report,
+            target,
+            format,
+            quota,
+            chart,
+        } => {
+            let text = match (text, file, report) {
+                (Some(t), _, _) => t,
+                (None, Some(f), _) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (None, None, Some(name)) => ledger_kql::reports::find(&name)
+                    .with_context(|| format!("unknown KQL report `{name}`"))?
+                    .kql
+                    .to_string(),
+                (None, None, None) => bail!("give a query, --file or --report"),
+            };
+            let pinned = ledger_query::clock::now(now)?;
+            if ledger_kql::tables(&text)?.is_empty() {
+                // print / datatable / range: no lake to open.
+                let ctx = datafusion::prelude::SessionContext::new();
+                let df = kql_frame(&ctx, &text, pinned, chart.as_deref()).await?;
+                write_frame(df, format, &target.out).await?;
+            } else {
+                let what = Query::Kql(&text, pinned, chart.as_deref());
+                query(&target, DefaultRange::All, quota, what, format, now).await?;
+            }
         }
         Command::Sql {
             query: sql,

@@ -9,14 +9,12 @@
 //! (KQL) can be checked against the same rows; `tests/reports/README.md`
 //! describes it.
 
-use std::fs::File;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use datafusion::arrow::array::{Array, RecordBatch};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use common::slt::{Block, Case, parquet_rows, parse, render};
 
 /// The instant every case runs at, unless its command pins another.
 const PINNED_NOW: &str = "2026-11-30T12:00:00Z";
@@ -43,142 +41,6 @@ fn cli(args: &[&str]) -> std::process::Output {
     out
 }
 
-/// One `query` record of an .slt file.
-struct Case {
-    /// Line of the `query` header, for messages.
-    line: usize,
-    types: String,
-    rowsort: bool,
-    /// CLI arguments, e.g. `report daily-usage --since 2026-11-24`.
-    command: String,
-    expected: Vec<String>,
-}
-
-enum Block {
-    /// Comments and blank lines, kept as written.
-    Text(String),
-    Query(Case),
-}
-
-fn parse(path: &Path) -> Vec<Block> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let mut blocks = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let header: Vec<&str> = lines[i].split_whitespace().collect();
-        if header.first() != Some(&"query") {
-            blocks.push(Block::Text(lines[i].to_string()));
-            i += 1;
-            continue;
-        }
-        let line = i + 1;
-        let mode = header.get(2).copied().unwrap_or("nosort");
-        assert!(
-            mode == "nosort" || mode == "rowsort",
-            "{}:{line}: unknown sort mode `{mode}`",
-            path.display()
-        );
-        let command = lines
-            .get(i + 1)
-            .unwrap_or_else(|| panic!("{}:{line}: query without a command", path.display()));
-        assert_eq!(
-            lines.get(i + 2).copied(),
-            Some("----"),
-            "{}:{line}: the command must be one line followed by ----",
-            path.display()
-        );
-        i += 3;
-        let mut expected = Vec::new();
-        while i < lines.len() && !lines[i].is_empty() {
-            expected.push(lines[i].to_string());
-            i += 1;
-        }
-        blocks.push(Block::Query(Case {
-            line,
-            types: header.get(1).copied().unwrap_or("").to_string(),
-            rowsort: mode == "rowsort",
-            command: command.to_string(),
-            expected,
-        }));
-    }
-    blocks
-}
-
-fn render(blocks: &[Block]) -> String {
-    let mut out = String::new();
-    for b in blocks {
-        match b {
-            Block::Text(t) => {
-                out.push_str(t);
-                out.push('\n');
-            }
-            Block::Query(c) => {
-                let mode = if c.rowsort { " rowsort" } else { "" };
-                let header = format!("query {}{mode}", c.types);
-                out.push_str(&format!("{}\n{}\n----\n", header.trim_end(), c.command));
-                for r in &c.expected {
-                    out.push_str(r);
-                    out.push('\n');
-                }
-            }
-        }
-    }
-    out
-}
-
-/// sqllogictest column types: I integer, R float or decimal, T text,
-/// B boolean, D date, P timestamp, ? anything else.
-fn type_char(t: &DataType) -> char {
-    use DataType::*;
-    match t {
-        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => 'I',
-        Float16 | Float32 | Float64 | Decimal128(..) | Decimal256(..) => 'R',
-        Utf8 | LargeUtf8 | Utf8View => 'T',
-        Boolean => 'B',
-        Date32 | Date64 => 'D',
-        Timestamp(..) => 'P',
-        _ => '?',
-    }
-}
-
-/// A float rounded to 12 significant digits, printed shortest (`84`,
-/// `78.3333333333`), so float sums and percentile sketches do not depend on
-/// the order partitions were merged in. Decimals stay exact, without
-/// trailing zeros.
-fn number(text: &str, float: bool) -> String {
-    let s = match text.parse::<f64>() {
-        Ok(v) if float => {
-            let rounded: f64 = format!("{v:.11e}").parse().unwrap();
-            format!("{rounded}")
-        }
-        _ if text.contains('.') => text.trim_end_matches('0').trim_end_matches('.').to_string(),
-        _ => text.to_string(),
-    };
-    if s == "-0" { "0".to_string() } else { s }
-}
-
-/// One value as text: `NULL`, `(empty)` for an empty string, newlines
-/// escaped so each row stays on one line.
-fn cell(array: &dyn Array, row: usize, kind: char) -> String {
-    if array.is_null(row) {
-        return "NULL".to_string();
-    }
-    let options = FormatOptions::default();
-    let text = ArrayFormatter::try_new(array, &options)
-        .unwrap()
-        .value(row)
-        .to_string();
-    match kind {
-        'R' => number(&text, array.data_type().is_floating()),
-        _ if text.is_empty() => "(empty)".to_string(),
-        _ => text
-            .replace('\\', "\\\\")
-            .replace('\n', "\\n")
-            .replace('\r', "\\r"),
-    }
-}
-
 /// Runs a case's command with Parquet output and returns (types, rows).
 fn run(case: &Case, lake: &Path, out: &Path) -> (Option<String>, Vec<String>) {
     let mut args: Vec<String> = case.command.split_whitespace().map(String::from).collect();
@@ -195,34 +57,7 @@ fn run(case: &Case, lake: &Path, out: &Path) -> (Option<String>, Vec<String>) {
     );
     let _ = std::fs::remove_file(out);
     cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(out).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-    // No rows: the file still has the schema, but the expectation has no types.
-    if batches.iter().all(|b| b.num_rows() == 0) {
-        return (None, Vec::new());
-    }
-    let schema = batches[0].schema();
-    let kinds: String = schema
-        .fields()
-        .iter()
-        .map(|f| type_char(f.data_type()))
-        .collect();
-    let mut rows = Vec::new();
-    for b in &batches {
-        for r in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .zip(kinds.chars())
-                .map(|(a, k)| cell(a.as_ref(), r, k))
-                .collect();
-            rows.push(cells.join(" "));
-        }
-    }
-    (Some(kinds), rows)
+    parquet_rows(out)
 }
 
 fn slt_files() -> Vec<PathBuf> {

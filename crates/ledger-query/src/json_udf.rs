@@ -7,6 +7,10 @@
 //! - `json_array_join(json, field, sep)`: for an array of objects, the text of
 //!   `field` of each element joined with `sep` (Kusto's
 //!   `strcat_array(make_list(...))` over an `mv-expand`).
+//! - `json_complete(body, model, prompt, completion, total)`: a JSON object
+//!   response body with `model` and `usage` added where it has none, from
+//!   the record's columns: the body of the equivalent non-streamed response
+//!   (some dialects log the model or usage outside the body).
 
 use std::sync::Arc;
 
@@ -22,6 +26,15 @@ pub fn udfs() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(JsonGet::new()),
         ScalarUDF::from(JsonArrayJoin::new()),
+        ScalarUDF::from(JsonComplete {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }),
+        ScalarUDF::from(JsonMessages {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }),
+        ScalarUDF::from(JsonProductJoin {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }),
     ]
 }
 
@@ -184,6 +197,189 @@ impl ScalarUDFImpl for JsonArrayJoin {
                 _ => text,
             };
             out.append_value(joined);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
+/// The two members json_complete adds, read without building the body.
+#[derive(serde::Deserialize)]
+struct Probe {
+    model: Option<serde::de::IgnoredAny>,
+    usage: Option<std::collections::HashMap<String, serde::de::IgnoredAny>>,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonComplete {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonComplete {
+    fn name(&self) -> &str {
+        "json_complete"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if args.args.len() != 5 {
+            return exec_err!("json_complete(body, model, prompt, completion, total)");
+        }
+        let arrays = to_arrays(&args.args, args.number_rows)?;
+        let mut out = StringBuilder::new();
+        for i in 0..args.number_rows {
+            let Some(body) = text_at(&arrays[0], i) else {
+                out.append_null();
+                continue;
+            };
+            // Most bodies already have both: checked without building them.
+            if let Ok(p) = serde_json::from_str::<Probe>(&body)
+                && p.model.is_some()
+                && p.usage.is_some()
+            {
+                out.append_value(body);
+                continue;
+            }
+            let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(&body) else {
+                out.append_value(body);
+                continue;
+            };
+            if m.get("model").is_none_or(Value::is_null)
+                && let Some(model) = text_at(&arrays[1], i)
+            {
+                m.insert("model".into(), Value::String(model));
+            }
+            if !m.get("usage").is_some_and(|v| v.is_object()) {
+                let mut usage = serde_json::Map::new();
+                for (k, a) in [
+                    ("prompt_tokens", &arrays[2]),
+                    ("completion_tokens", &arrays[3]),
+                    ("total_tokens", &arrays[4]),
+                ] {
+                    if let Some(n) = text_at(a, i).and_then(|t| t.parse::<i64>().ok()) {
+                        usage.insert(k.into(), Value::from(n));
+                    }
+                }
+                if !usage.is_empty() {
+                    m.insert("usage".into(), Value::Object(usage));
+                }
+            }
+            out.append_value(Value::Object(m).to_string());
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonMessages {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonMessages {
+    fn name(&self) -> &str {
+        "json_messages"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if args.args.len() != 2 {
+            return exec_err!("json_messages(body, text)");
+        }
+        let arrays = to_arrays(&args.args, args.number_rows)?;
+        let mut out = StringBuilder::new();
+        for i in 0..args.number_rows {
+            let body = text_at(&arrays[0], i).and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            let choices = body
+                .as_ref()
+                .and_then(|b| b.get("choices"))
+                .and_then(Value::as_array);
+            let mut messages: Vec<Value> = Vec::new();
+            for c in choices.into_iter().flatten() {
+                if let Some(m) = c.get("message").filter(|m| m.is_object()) {
+                    messages.push(m.clone());
+                } else if let Some(t) = c.get("text") {
+                    let mut m = serde_json::Map::new();
+                    m.insert("role".into(), Value::String("assistant".into()));
+                    m.insert("content".into(), t.clone());
+                    messages.push(Value::Object(m));
+                }
+            }
+            if messages.is_empty() {
+                match text_at(&arrays[1], i) {
+                    Some(t) => {
+                        let mut m = serde_json::Map::new();
+                        m.insert("role".into(), Value::String("assistant".into()));
+                        m.insert("content".into(), Value::String(t));
+                        messages.push(Value::Object(m));
+                    }
+                    None => {
+                        out.append_null();
+                        continue;
+                    }
+                }
+            }
+            out.append_value(Value::Array(messages).to_string());
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
+/// The `content` texts mv-expand gives a message list: an array's items
+/// (`''` where an item has none), one `''` for null or a non-array.
+fn contents(json: Option<String>) -> Vec<String> {
+    let v = json.and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    match v {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|it| match it.get("content") {
+                None | Some(Value::Null) => String::new(),
+                Some(c) => value_text(c),
+            })
+            .collect(),
+        _ => vec![String::new()],
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonProductJoin {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonProductJoin {
+    fn name(&self) -> &str {
+        "json_product_join"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if args.args.len() != 4 {
+            return exec_err!("json_product_join(requests, responses, side, sep)");
+        }
+        let arrays = to_arrays(&args.args, args.number_rows)?;
+        let mut out = StringBuilder::new();
+        for i in 0..args.number_rows {
+            let req = contents(text_at(&arrays[0], i));
+            let resp = contents(text_at(&arrays[1], i));
+            let input = text_at(&arrays[2], i).as_deref() == Some("input");
+            let sep = text_at(&arrays[3], i).unwrap_or_default();
+            let mut parts: Vec<&str> = Vec::with_capacity(req.len() * resp.len());
+            for r in &req {
+                for s in &resp {
+                    parts.push(if input { r } else { s });
+                }
+            }
+            out.append_value(parts.join(&sep));
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
     }

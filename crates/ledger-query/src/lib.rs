@@ -18,6 +18,7 @@
 pub mod clock;
 pub mod history;
 mod json_udf;
+mod pricing;
 pub mod provider;
 pub mod reports;
 
@@ -122,6 +123,14 @@ const VIEWS: &[(&str, &str)] = &[
         "ApiManagementGatewayLlmLog",
         include_str!("../../../queries/views/ApiManagementGatewayLlmLog.sql"),
     ),
+    (
+        "PRICING_CL",
+        include_str!("../../../queries/views/PRICING_CL.sql"),
+    ),
+    (
+        "SUBSCRIPTION_QUOTA_CL",
+        include_str!("../../../queries/views/SUBSCRIPTION_QUOTA_CL.sql"),
+    ),
 ];
 
 impl LedgerQuery {
@@ -133,6 +142,7 @@ impl LedgerQuery {
         for f in json_udf::udfs() {
             ctx.register_udf(f);
         }
+        ctx.register_udf(pricing::udf());
 
         for (table, all, view, time) in [
             (Table::Calls, "calls_all", "calls", "request_time"),

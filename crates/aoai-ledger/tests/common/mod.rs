@@ -6,6 +6,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+pub mod slt;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_aoai-ledger");
 
 /// Runs `aoai-ledger ARGS`, which must succeed; its stdout.
