@@ -286,7 +286,14 @@ impl PgEngine {
                 }),
             )
             .await?;
-            tx.execute(&update, &[]).await.map_err(classify)?;
+            if rows.iter().any(|r| r.existed) {
+                // A fresh temp table has no statistics: without them the
+                // planner may scan `calls` once per staged row.
+                tx.batch_execute("ANALYZE ledger_stage_calls")
+                    .await
+                    .map_err(classify)?;
+                tx.execute(&update, &[]).await.map_err(classify)?;
+            }
             let inserted: HashSet<(String, String)> = tx
                 .query(&insert, &[])
                 .await
