@@ -109,6 +109,17 @@ async fn bulk_against_row_by_row_and_the_lake() {
         "PostgreSQL, bulk (COPY + merge, one transaction per commit)",
         started,
     );
+    // The same calls again from another source: every record merges into
+    // its stored row.
+    let again = commits("bench-again");
+    let started = Instant::now();
+    for c in &again {
+        db.write(c).await.unwrap();
+    }
+    rate(
+        "PostgreSQL, bulk, every call merged into its stored row",
+        started,
+    );
 
     // The same rows, one INSERT each (prepared), one transaction per commit.
     client
