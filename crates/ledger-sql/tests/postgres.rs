@@ -673,3 +673,28 @@ async fn the_views_equal_the_lake_reports() {
         )
     );
 }
+
+/// Each sink keeps its own progress: a database added beside a lake that
+/// already has the corpus gets all of it, the lake nothing again.
+#[tokio::test]
+async fn a_database_behind_the_lake_catches_up_alone() {
+    let schema = "t_behind";
+    let Some(client) = server(schema).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut lake = Lake::open(&dir.path().display().to_string()).unwrap();
+    let first = ingest(&corpus(), &mut [&mut lake]).await;
+    let mut db = sink(schema).await;
+    let both = ingest(&corpus(), &mut [&mut lake, &mut db]).await;
+    assert_eq!(
+        both.calls_written, first.calls_written,
+        "only the database wrote"
+    );
+    let lake_rows = lake_rows(dir.path()).await.len();
+    assert_eq!(count(&client, "calls").await as usize, lake_rows);
+    assert_eq!(
+        count(&client, "dead_letters").await as u64,
+        first.dead_letters_written
+    );
+}
