@@ -65,12 +65,27 @@ fn classify(e: tiberius::error::Error) -> EngineError {
 /// The staging tables of a session: the commit's keys, and its rows.
 pub fn staging_ddl() -> String {
     let e = EngineKind::MsSql;
+    // Temp tables take tempdb's collation unless told: the database's,
+    // or joining them with `calls` fails on a server whose differ.
+    let collate = |ty: LogicalType| match ty {
+        LogicalType::Text | LogicalType::LongText | LogicalType::Json => {
+            " COLLATE DATABASE_DEFAULT"
+        }
+        _ => "",
+    };
     let cols: Vec<String> = CALL_COLUMNS
         .iter()
-        .map(|c| format!("{} {} NULL", e.quote(c.name), ddl::sql_type(e, c.ty)))
+        .map(|c| {
+            format!(
+                "{} {}{} NULL",
+                e.quote(c.name),
+                ddl::sql_type(e, c.ty),
+                collate(c.ty)
+            )
+        })
         .collect();
     format!(
-        "IF OBJECT_ID('tempdb..#ledger_keys') IS NULL CREATE TABLE #ledger_keys ([dialect] nvarchar({n}) NOT NULL, [request_id] nvarchar({n}) NOT NULL);\n\
+        "IF OBJECT_ID('tempdb..#ledger_keys') IS NULL CREATE TABLE #ledger_keys ([dialect] nvarchar({n}) COLLATE DATABASE_DEFAULT NOT NULL, [request_id] nvarchar({n}) COLLATE DATABASE_DEFAULT NOT NULL);\n\
          IF OBJECT_ID('tempdb..#ledger_stage_calls') IS NULL CREATE TABLE #ledger_stage_calls ({});",
         cols.join(", "),
         n = SHORT_TEXT_CHARS,
