@@ -125,6 +125,39 @@ struct Target {
     out: OutArgs,
 }
 
+#[derive(clap::Args, Clone)]
+struct DbArg {
+    /// postgres://user@host/db or sqlserver://user@host/db, no password
+    /// (AOAI_LEDGER_DB_PASSWORD, or PGPASSWORD / SQLCMDPASSWORD).
+    #[arg(long, env = "AOAI_LEDGER_DB")]
+    db: String,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply the migrations the database lacks (schemas/sql/<engine>/).
+    Migrate {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Replace the cost quotas (R5) with a CSV `subscription_id,cost_quota`.
+    LoadQuota {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+/// Opens the database sink; migrations applied when `migrate`.
+async fn open_db(url: &str, migrate: bool) -> Result<ledger_sql::SqlSink> {
+    let settings = ledger_sql::DbSettings {
+        url: url.to_string(),
+        migrate,
+        ..Default::default()
+    };
+    Ok(ledger_sql::SqlSink::open(&settings, &ledger_sql::DbSecrets::from_env()).await?)
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Ingest JSON Lines (one Event Hubs event body per line) into the lake.
@@ -146,9 +179,19 @@ enum Command {
         /// After ingesting, print this named report over the whole lake.
         #[arg(long)]
         report: Option<String>,
+        /// Also write to this database (postgres://user@host/db or
+        /// sqlserver://user@host/db, no password: AOAI_LEDGER_DB_PASSWORD or
+        /// PGPASSWORD / SQLCMDPASSWORD). Its migrations are applied first.
+        #[arg(long, env = "AOAI_LEDGER_DB")]
+        db: Option<String>,
         /// No progress bar (it is shown only when stderr is a terminal).
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// The relational database: migrations and quotas.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
     },
     /// List the named reports.
     Reports,
@@ -651,6 +694,7 @@ async fn run() -> Result<()> {
             prices,
             mask_pii,
             report,
+            db,
             quiet,
         } => {
             if let Some(name) = &report
@@ -672,17 +716,29 @@ async fn run() -> Result<()> {
                 files
             };
             let mut lake = Lake::open(&lake.lake)?;
+            let mut database = match &db {
+                Some(url) => Some(open_db(url, true).await?),
+                None => None,
+            };
             let mut bar = Bar::new(quiet, total_size(&files));
+            let mut sinks: Vec<&mut dyn Sink> = vec![&mut lake];
+            if let Some(d) = database.as_mut() {
+                sinks.push(d);
+            }
             let total = ingest_files(
                 &files,
-                &mut [&mut lake as &mut dyn Sink],
+                &mut sinks,
                 config,
                 CommitPolicy::default(),
                 &mut bar,
             )
             .await;
             bar.finish();
-            println!("{}  lake: {}", total?, lake.location().display);
+            let db_name = database
+                .as_ref()
+                .map(|d| format!("  database: {}", d.name()))
+                .unwrap_or_default();
+            println!("{}  lake: {}{db_name}", total?, lake.location().display);
             if let Some(name) = report {
                 println!();
                 run_query(
@@ -695,6 +751,26 @@ async fn run() -> Result<()> {
                 .await?;
             }
         }
+        Command::Db { command } => match command {
+            DbCommand::Migrate { db } => {
+                let mut sink = open_db(&db.db, false).await?;
+                let summary = sink.migrate().await?;
+                println!(
+                    "{}: applied {} migration(s) {:?}, {} already applied",
+                    sink.name(),
+                    summary.applied.len(),
+                    summary.applied,
+                    summary.already
+                );
+            }
+            DbCommand::LoadQuota { file, db } => {
+                let csv = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let mut sink = open_db(&db.db, true).await?;
+                let n = sink.load_quotas(&file.display().to_string(), &csv).await?;
+                println!("{}: {n} quota(s) loaded", sink.name());
+            }
+        },
         Command::Broker(args) => run_broker(args).await?,
         Command::Send {
             files,
