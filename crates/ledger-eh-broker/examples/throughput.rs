@@ -7,8 +7,8 @@
 //! ```
 //!
 //! Not a test: it prints a table (send and receive MB/s and events/s). The
-//! broker settles every batch after its `disposition_delay` (5 ms), so a
-//! producer sends at most 200 batches a second; batches fill to 1 MiB.
+//! broker settles every batch after its `disposition_delay` (20 ms), so a
+//! producer sends at most 50 batches a second; batches fill to 1 MiB.
 
 use std::time::{Duration, Instant};
 

@@ -78,9 +78,10 @@ pub struct BrokerConfig {
     /// fe2o3 0.16 client (under the Rust SDK) writes a transfer before it
     /// registers the delivery's outcome, so an answer that comes back
     /// faster than that is lost and the send waits forever. The service is
-    /// never that fast; a loopback broker must not be either. 5 ms: at 1 ms
-    /// a loaded 2-core machine still lost about one `send` of the corpus in
-    /// fifteen (the client's task preempted between the two steps).
+    /// never that fast; a loopback broker must not be either. 20 ms: on a
+    /// 2-core machine loaded with builds, 1 ms lost about one `send` of the
+    /// corpus in fifteen and 5 ms still lost one (the client's task is
+    /// preempted between the two steps for longer than the round trip).
     pub disposition_delay: Duration,
     /// How long a client's link detach waits for its session's `end`
     /// before the broker reads it (see `wire.rs`: the fe2o3 0.16 client
@@ -105,7 +106,7 @@ impl Default for BrokerConfig {
             }],
             jwt: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            disposition_delay: Duration::from_millis(5),
+            disposition_delay: Duration::from_millis(20),
             detach_grace: Duration::from_millis(50),
         }
     }
