@@ -2,7 +2,8 @@
 """Transcribes self-contained examples (query and documented output table)
 from the Kusto documentation (MicrosoftDocs/dataexplorer-docs) into
 tests/kql/conformance/<page>.test. Only queries and their outputs are
-copied, never prose. Usage: kql-doc-cases.py DOCS_GIT_DIR PAGE.md..."""
+copied, never prose. Usage: kql-doc-cases.py DOCS_GIT_DIR PAGE.md... (a page of
+data-explorer/kusto/query/ by name, or any page by its path)."""
 import re, subprocess, sys, pathlib
 
 SAMPLE_TABLES = re.compile(r"\b(StormEvents|Customers|SalesFact|SalesTable|Products|Covid19|ConferenceSessions|nyc_taxi|PopulationData|TraceLogs|Trips|Events|Logs|demo_\w+|SampleIoTData|OccupancyDetection|external_table|cluster\(|database\()")
@@ -23,6 +24,12 @@ def cases(text):
                 if lines[k].strip().startswith("|"):
                     while k < len(lines) and lines[k].strip().startswith("|"):
                         table.append(lines[k].strip())
+                        k += 1
+                    break
+                # A table written without outer pipes: header, then ---|---.
+                if "|" in lines[k] and k + 1 < len(lines) and re.fullmatch(r"\s*:?-+:?\s*(\|\s*:?-+:?\s*)+", lines[k + 1]):
+                    while k < len(lines) and "|" in lines[k] and lines[k].strip():
+                        table.append("|" + lines[k].strip() + "|")
                         k += 1
                     break
                 if lines[k].startswith("#"):
@@ -66,7 +73,9 @@ def main():
     outdir = pathlib.Path(__file__).resolve().parent.parent / "tests/kql/conformance"
     total = 0
     for page in pages:
-        path = f"data-explorer/kusto/query/{page}"
+        # A page of the query reference by name, or any page by its path.
+        path = page if page.startswith("data-explorer/") else f"data-explorer/kusto/query/{page}"
+        page = page.removeprefix("data-explorer/kusto/query/").removeprefix("data-explorer/")
         text = subprocess.run(["git", "-C", docs, "show", f"HEAD:{path}"], capture_output=True, text=True).stdout
         found = cases(text) + commented_cases(text)
         if not found:

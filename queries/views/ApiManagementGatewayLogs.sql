@@ -35,5 +35,12 @@ SELECT
   json_complete(response_body, model, prompt_tokens, completion_tokens, total_tokens) AS "ResponseBody",
   json_complete(response_body, model, prompt_tokens, completion_tokens, total_tokens) AS "BackendResponseBody",
   usage_source AS "UsageSource",
-  dialect AS "Dialect"
+  dialect AS "Dialect",
+  -- Not Log Analytics columns: the record's values of the body's model and
+  -- usage, which the KQL planner reads for those paths of the bodies
+  -- (ledger-kql's typed::BODY_PATHS) and never shows.
+  model AS "__calls_model",
+  prompt_tokens AS "__calls_prompt_tokens",
+  completion_tokens AS "__calls_completion_tokens",
+  total_tokens AS "__calls_total_tokens"
 FROM calls

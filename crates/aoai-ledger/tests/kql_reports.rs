@@ -195,3 +195,59 @@ fn render_with_chart_writes_an_svg_with_axes_and_series() {
     assert!(text.contains("<polyline"));
     assert!(text.contains(">TimeGenerated</text>"));
 }
+
+/// The planner answers the bodies' known paths (`ledger_kql::typed::
+/// BODY_PATHS`) from the view's typed columns: on the corpus, every call's
+/// body holds exactly those values, and the KQL hides the columns.
+#[test]
+fn known_body_paths_equal_their_typed_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let corpus = repo().join("tests/fixtures/corpus/corpus.jsonl");
+    cli(&[
+        "ingest",
+        corpus.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ])
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_aoai-ledger"))
+            .args(args)
+            .args(["--lake", lake.to_str().unwrap(), "--format", "csv"])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for (body, path, column) in ledger_kql::typed::BODY_PATHS {
+        let keys: Vec<String> = path.iter().map(|p| format!("'{p}'")).collect();
+        let hidden = ledger_kql::typed::hidden(column);
+        let sql = format!(
+            "SELECT count(*) AS n, sum(CASE WHEN json_get(\"{body}\", {}) IS DISTINCT FROM \
+             CAST(\"{hidden}\" AS VARCHAR) THEN 1 ELSE 0 END) AS differ, \
+             count(\"{hidden}\") AS filled FROM \"ApiManagementGatewayLogs\"",
+            keys.join(", ")
+        );
+        let out = run(&["sql", &sql]);
+        let row: Vec<&str> = out.lines().nth(1).unwrap().split(',').collect();
+        assert_eq!(
+            row[1],
+            "0",
+            "{body}.{} differs from {column}: {out}",
+            path.join(".")
+        );
+        assert_ne!(row[2], "0", "{column} never filled: {out}");
+    }
+    let header = run(&["kql", "ApiManagementGatewayLogs | take 1"]);
+    let header = header.lines().next().unwrap();
+    assert!(
+        !header.contains(ledger_kql::typed::HIDDEN_PREFIX),
+        "{header}"
+    );
+}

@@ -27,6 +27,7 @@ mod parser;
 mod planner;
 pub mod reports;
 mod scalar;
+pub mod typed;
 pub mod udf;
 pub mod value;
 

@@ -13,6 +13,7 @@ use datafusion::optimizer::simplify_expressions::{ExprSimplifier, SimplifyContex
 use datafusion::prelude::{DataFrame, SessionContext, lit};
 
 use crate::ast::*;
+use crate::typed;
 
 type DfExpr = datafusion::prelude::Expr;
 use crate::error::{KqlError, Pos};
@@ -137,7 +138,8 @@ impl<'a> Planner<'a> {
                 "the query has no tabular expression to return",
             ));
         };
-        self.pipeline(body)
+        let df = self.pipeline(body)?;
+        without_hidden(df, body.pos)
     }
 
     fn names_tabular(&self, e: &Expr) -> bool {
@@ -452,6 +454,12 @@ impl<'a> Planner<'a> {
             };
             frames.push((name, self.pipeline(t)?));
         }
+        // A union's column is no longer one view's own: the typed columns
+        // behind its body go (and the bodies are read as they are).
+        frames = frames
+            .into_iter()
+            .map(|(n, f)| without_hidden(f, pos).map(|f| (n, f)))
+            .collect::<Result<_, _>>()?;
         if let Some(ws) = &u.with_source {
             frames = frames
                 .into_iter()
@@ -1348,6 +1356,21 @@ fn udf_json(arr: &ArrayRef) -> Option<String> {
         ScalarValue::LargeUtf8(s) => s,
         _ => None,
     }
+}
+
+/// The frame without the views' hidden columns (`typed::HIDDEN_PREFIX`).
+fn without_hidden(df: DataFrame, pos: Pos) -> Result<DataFrame, KqlError> {
+    let cols = columns_of(&df);
+    if !cols.iter().any(|c| typed::is_hidden(c)) {
+        return Ok(df);
+    }
+    let keep: Vec<DfExpr> = df
+        .schema()
+        .iter()
+        .filter(|(_, f)| !typed::is_hidden(f.name()))
+        .map(|(q, f)| DfExpr::Column(Column::new(q.cloned(), f.name())))
+        .collect();
+    df.select(keep).map_err(df_err(pos))
 }
 
 /// Plain (unqualified) column references of a frame, in order.

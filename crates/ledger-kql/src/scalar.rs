@@ -14,6 +14,7 @@ use datafusion::prelude::{Expr, lit};
 
 use crate::ast::{BinOp, Expr as K, ExprKind, Lit, StrOp};
 use crate::error::{KqlError, Pos};
+use crate::typed;
 use crate::udf::{self, DECIMAL, DYNAMIC, TIMESPAN, call, datetime_type};
 use crate::value::parse_datetime;
 
@@ -176,6 +177,9 @@ impl Scope<'_> {
 
     pub fn plan(&self, e: &K) -> Result<Expr, KqlError> {
         let pos = e.pos;
+        if let Some(c) = self.known_path(e) {
+            return Ok(column(&c));
+        }
         Ok(match &e.kind {
             ExprKind::Lit(l) => lit(literal(l, pos)?),
             ExprKind::Ident(n) => {
@@ -283,6 +287,42 @@ impl Scope<'_> {
             }
             ExprKind::Call(name, args) => self.function(name, args, pos)?,
         })
+    }
+
+    /// `parse_json(Body).a.b` (or `Body['a']['b']`, nested `parse_json`s
+    /// included) where `typed::BODY_PATHS` knows the path: the typed column.
+    fn known_path(&self, e: &K) -> Option<String> {
+        if !matches!(e.kind, ExprKind::Index(..) | ExprKind::Member(..)) {
+            return None;
+        }
+        let mut path = Vec::new();
+        let mut at = e;
+        let body = loop {
+            match &at.kind {
+                ExprKind::Index(x, i) => match &i.kind {
+                    ExprKind::Lit(Lit::Str(s)) => {
+                        path.push(s.clone());
+                        at = x;
+                    }
+                    _ => return None,
+                },
+                ExprKind::Member(x, n) => {
+                    path.push(n.clone());
+                    at = x;
+                }
+                // parse_json of a dynamic value is that value.
+                ExprKind::Call(n, args)
+                    if args.len() == 1
+                        && matches!(n.as_str(), "parse_json" | "todynamic" | "parsejson") =>
+                {
+                    at = &args[0];
+                }
+                ExprKind::Ident(n) if !self.scalars.contains_key(n) => break n,
+                _ => return None,
+            }
+        };
+        path.reverse();
+        typed::column_for(self.schema, body, &path)
     }
 
     /// `e` as a dynamic value (strings are parsed as JSON).
