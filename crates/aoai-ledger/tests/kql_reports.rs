@@ -11,27 +11,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::slt::{Block, parquet_rows, parse};
 
-const PINNED_NOW: &str = "2026-11-30T12:00:00Z";
+use common::{corpus_lake, root as repo};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
+/// `aoai-ledger ARGS` with the clock pinned; its error output on failure.
 fn cli(args: &[&str]) -> Result<(), String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_aoai-ledger"))
-        .args(args)
-        .current_dir(repo())
-        .env("AOAI_LEDGER_NOW", PINNED_NOW)
-        .env_remove("AOAI_LEDGER_LAKE")
-        .env_remove("AOAI_LEDGER_PRICES")
-        .env_remove("AOAI_LEDGER_KEY_SALT")
-        .output()
-        .unwrap();
+    let out = common::pinned(args);
     if out.status.success() {
         Ok(())
     } else {
@@ -74,15 +62,7 @@ const TWINS: &[(&str, &str)] = &[
 #[test]
 fn seed_reports_as_kql_give_the_sql_reports_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let corpus = repo().join("tests/fixtures/corpus/corpus.jsonl");
-    cli(&[
-        "ingest",
-        corpus.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-    ])
-    .unwrap();
+    let lake = corpus_lake(dir.path());
     let out = dir.path().join("out.parquet");
     let mut failures = Vec::new();
     for (kql, sql) in TWINS {
@@ -166,15 +146,7 @@ fn a_kql_error_names_the_position() {
 #[test]
 fn render_with_chart_writes_an_svg_with_axes_and_series() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let corpus = repo().join("tests/fixtures/corpus/corpus.jsonl");
-    cli(&[
-        "ingest",
-        corpus.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-    ])
-    .unwrap();
+    let lake = corpus_lake(dir.path());
     let svg = dir.path().join("cost.svg");
     cli(&[
         "kql",
@@ -202,15 +174,7 @@ fn render_with_chart_writes_an_svg_with_axes_and_series() {
 #[test]
 fn known_body_paths_equal_their_typed_columns() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let corpus = repo().join("tests/fixtures/corpus/corpus.jsonl");
-    cli(&[
-        "ingest",
-        corpus.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-    ])
-    .unwrap();
+    let lake = corpus_lake(dir.path());
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_aoai-ledger"))
             .args(args)

@@ -12,34 +12,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::slt::{Block, Case, parquet_rows, parse, render};
 
-/// The instant every case runs at, unless its command pins another.
-const PINNED_NOW: &str = "2026-11-30T12:00:00Z";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn cli(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_aoai-ledger"))
-        .args(args)
-        .current_dir(repo())
-        .env("AOAI_LEDGER_NOW", PINNED_NOW)
-        .env_remove("AOAI_LEDGER_LAKE")
-        .env_remove("AOAI_LEDGER_PRICES")
-        .env_remove("AOAI_LEDGER_KEY_SALT")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "aoai-ledger {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use common::{corpus_lake, pinned_ok as cli, root as repo};
 
 /// Runs a case's command with Parquet output and returns (types, rows).
 fn run(case: &Case, lake: &Path, out: &Path) -> (Option<String>, Vec<String>) {
@@ -70,22 +46,10 @@ fn slt_files() -> Vec<PathBuf> {
     files
 }
 
-fn ingest_corpus(dir: &Path) -> PathBuf {
-    let lake = dir.join("lake");
-    let corpus = repo().join("tests/fixtures/corpus/corpus.jsonl");
-    cli(&[
-        "ingest",
-        corpus.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-    ]);
-    lake
-}
-
 #[test]
 fn every_report_gives_its_expected_rows_over_the_corpus() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = ingest_corpus(dir.path());
+    let lake = corpus_lake(dir.path());
     let out = dir.path().join("out.parquet");
     let update = std::env::var("UPDATE_EXPECTED").is_ok();
     let mut failures = Vec::new();
@@ -138,7 +102,7 @@ fn every_report_gives_its_expected_rows_over_the_corpus() {
 #[test]
 fn no_planted_secret_reaches_the_lake() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = ingest_corpus(dir.path());
+    let lake = corpus_lake(dir.path());
     for table in ["calls", "dead-letters"] {
         let out = cli(&["export", table, "--lake", lake.to_str().unwrap()]);
         let text = String::from_utf8_lossy(&out.stdout);

@@ -53,6 +53,42 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The instant the report tests run at, unless a command pins another.
+pub const PINNED_NOW: &str = "2026-11-30T12:00:00Z";
+
+/// Runs `aoai-ledger ARGS` from the repository root with the clock pinned
+/// and no lake, prices or key salt taken from the environment.
+pub fn pinned(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .env("AOAI_LEDGER_NOW", PINNED_NOW)
+        .env_remove("AOAI_LEDGER_LAKE")
+        .env_remove("AOAI_LEDGER_PRICES")
+        .env_remove("AOAI_LEDGER_KEY_SALT")
+        .output()
+        .unwrap()
+}
+
+/// [`pinned`], which must succeed.
+pub fn pinned_ok(args: &[&str]) -> std::process::Output {
+    let out = pinned(args);
+    assert!(
+        out.status.success(),
+        "aoai-ledger {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The shared corpus ingested into `DIR/lake`; the lake's path.
+pub fn corpus_lake(dir: &Path) -> PathBuf {
+    let lake = dir.join("lake");
+    let lake_arg = lake.display().to_string();
+    pinned_ok(&["ingest", &corpus(), "--lake", &lake_arg]);
+    lake
+}
+
 /// The shared corpus.
 pub fn corpus() -> String {
     root()
