@@ -30,6 +30,9 @@ pub struct PendingCall {
     pub parts: Vec<Held>,
     /// Stream time of the last fragment, for the timeout.
     pub last_seen: DateTime<Utc>,
+    /// Wall-clock time the last fragment was received, for the idle
+    /// flush of a live source ([`Correlator::expire_received_before`]).
+    pub received: DateTime<Utc>,
     /// The correlator's fragment count at the last fragment.
     last_tick: u64,
 }
@@ -176,6 +179,11 @@ impl Correlator {
         self
     }
 
+    /// How long a call waits for its missing parts.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }
@@ -188,8 +196,20 @@ impl Correlator {
         self.pending.values()
     }
 
-    /// Adds a fragment seen at `now` (stream time).
+    /// Adds a fragment seen at `now` (stream time), received now too.
     pub fn add(&mut self, position: Position, fragment: Fragment, now: DateTime<Utc>) -> Outcome {
+        self.add_received(position, fragment, now, now)
+    }
+
+    /// Adds a fragment seen at `now` (stream time) and received at
+    /// `received` (wall clock).
+    pub fn add_received(
+        &mut self,
+        position: Position,
+        fragment: Fragment,
+        now: DateTime<Utc>,
+        received: DateTime<Utc>,
+    ) -> Outcome {
         self.ticks += 1;
         let id = (fragment.dialect, fragment.key.clone());
         if let Some((_, seen)) = self.recent.get(&id_hash(&id))
@@ -206,6 +226,7 @@ impl Correlator {
                 key: fragment.key.clone(),
                 parts: Vec::new(),
                 last_seen: now,
+                received,
                 last_tick: 0,
             });
         if call.parts.iter().any(|h| h.fragment == fragment) {
@@ -214,6 +235,7 @@ impl Correlator {
         }
         call.parts.push(Held { position, fragment });
         call.last_seen = call.last_seen.max(now);
+        call.received = call.received.max(received);
         call.last_tick = self.ticks;
         if !call.is_complete() {
             return Outcome::Pending;
@@ -276,6 +298,26 @@ impl Correlator {
             .pending
             .iter()
             .filter(|(_, c)| c.last_seen < deadline && self.ticks - c.last_tick >= self.min_gap)
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.release(ids, now)
+    }
+
+    /// Releases the calls `which` selects whose last fragment was received
+    /// before `cutoff` (wall clock): the idle flush of a live source, where
+    /// no later event advances the stream clock. Wall time, unlike an
+    /// event's stamp, cannot be skewed by one event, so no minimum gap
+    /// applies. `now` is the stream time kept for duplicate detection.
+    pub fn expire_received_before(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        mut which: impl FnMut(&PendingCall) -> bool,
+        now: DateTime<Utc>,
+    ) -> Vec<Released> {
+        let ids: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, c)| c.received < cutoff && which(c))
             .map(|(k, _)| k.clone())
             .collect();
         self.release(ids, now)

@@ -13,6 +13,12 @@
 //! ([`Ledger::finish`], which consumes the ledger), never after an event
 //! whose partition may still have calls to flush.
 //!
+//! A live source adds time: [`Ledger::tick`] flushes calls whose parts
+//! stopped coming by wall clock, each owned by the last event of its
+//! partition, and [`Ledger::commit_idle`] commits a quiet partition's tail,
+//! except while that last event must still own such a flush
+//! (`docs/design/worker.md`).
+//!
 //! ```
 //! use chrono::Utc;
 //! use ledger_core::ledger::{Ledger, LedgerConfig};
@@ -118,6 +124,9 @@ pub struct Ledger {
     stats: Stats,
     /// Per partition being replayed: what its last commit recorded.
     replay: BTreeMap<String, Replay>,
+    /// Per partition: the `last` of its newest commit, cut here or resumed
+    /// from. No flush may be owned at or below it.
+    committed: BTreeMap<String, i64>,
 }
 
 impl Ledger {
@@ -131,6 +140,7 @@ impl Ledger {
             stream_time: None,
             stats: Stats::default(),
             replay: BTreeMap::new(),
+            committed: BTreeMap::new(),
         }
     }
 
@@ -154,6 +164,8 @@ impl Ledger {
             clock: checkpoint.clock,
         };
         self.replay.insert(checkpoint.partition.clone(), replay);
+        self.committed
+            .insert(checkpoint.partition.clone(), checkpoint.last);
     }
 
     /// Drops everything held for `partition` — its uncommitted range, its
@@ -163,6 +175,7 @@ impl Ledger {
     pub fn forget(&mut self, partition: &str) {
         self.open.remove(partition);
         self.replay.remove(partition);
+        self.committed.remove(partition);
         let dropped = self
             .correlator
             .retain(|c| !c.parts.iter().all(|h| h.position.partition == partition));
@@ -280,7 +293,10 @@ impl Ledger {
                 let now = self.stream_time.unwrap_or(received);
                 let (mut used, mut duplicates) = (false, false);
                 for f in decoded.fragments {
-                    match self.correlator.add(event.position.clone(), f, now) {
+                    match self
+                        .correlator
+                        .add_received(event.position.clone(), f, now, received)
+                    {
                         Outcome::Complete(r) => {
                             used = true;
                             self.emit(&event.position, r);
@@ -393,6 +409,21 @@ impl Ledger {
             .collect()
     }
 
+    /// The end of a live run (the worker stops): commits what
+    /// [`Ledger::commit_idle`] would, *without* flushing the pending calls.
+    /// Their identities and resume point go into the checkpoints, so the
+    /// next run rebuilds them from the source and they still meet their
+    /// other parts. A partition whose last event must own a pending call's
+    /// flush is left uncommitted, so that after the restart that event is
+    /// new again and can own it; the next run re-reads a little more.
+    pub fn suspend(mut self) -> Vec<Commit> {
+        let partitions = self.open_partitions();
+        partitions
+            .iter()
+            .filter_map(|p| self.commit_idle(p))
+            .collect()
+    }
+
     fn drain(&mut self) {
         // A replay that never passed its commit cannot own what it flushes.
         let committed: BTreeMap<String, i64> = self
@@ -405,27 +436,123 @@ impl Ledger {
         }
         let now = self.stream_time.unwrap_or_else(Utc::now);
         for r in self.correlator.drain(now) {
-            let Some(partition) = r.call.parts.last().map(|h| h.position.partition.clone()) else {
+            let Some(owner) = self.flush_owner(&r.call) else {
                 continue;
             };
-            let owner = self.open.get(&partition).map(|o| o.last);
-            if let (Some(last), Some(done)) = (owner, committed.get(&partition))
-                && last <= *done
+            if committed
+                .get(&owner.partition)
+                .is_some_and(|done| owner.sequence <= *done)
             {
                 tracing::error!(
-                    partition,
+                    partition = owner.partition,
                     "a pending call is flushed at an already committed position and will not be \
                      written: the input ended before the point its last run had committed"
                 );
             }
-            if let Some(last) = owner {
-                let pos = Position {
-                    partition,
-                    sequence: last,
-                };
-                self.emit(&pos, r);
+            self.emit(&owner, r);
+        }
+    }
+
+    /// The event that owns a call flushed by time with no event of its
+    /// own: the last event processed on the partition of the call's last
+    /// part. That event is still uncommitted: commits are cut before an
+    /// event, and [`Ledger::commit_idle`] holds a partition's last event
+    /// back while a pending call's last part is there.
+    fn flush_owner(&self, call: &PendingCall) -> Option<Position> {
+        let partition = &call.parts.last()?.position.partition;
+        let open = self.open.get(partition)?;
+        open.first.is_some().then(|| Position {
+            partition: partition.clone(),
+            sequence: open.last,
+        })
+    }
+
+    /// Whether a pending call's flush would be owned on `partition`.
+    fn owns_a_pending_call(&self, partition: &str) -> bool {
+        self.correlator.pending().any(|c| {
+            c.parts
+                .last()
+                .is_some_and(|h| h.position.partition == partition)
+        })
+    }
+
+    /// The idle flush of a live source, at wall-clock `now`: every pending
+    /// call whose last fragment was received at least the timeout ago is
+    /// released as partial, owned by [`Ledger::flush_owner`], exactly as
+    /// the end of a file would flush it. The event-driven rule (stream
+    /// time, with the minimum gap) still decides while events flow; this
+    /// one decides when they stop. Calls of a partition being replayed are
+    /// left to the replay. Returns how many calls were flushed.
+    ///
+    /// Not deterministic on replay, and it need not be: the commit that
+    /// stores a flushed call also drops it from its checkpoint's pending
+    /// set, so a replay from that checkpoint never rebuilds it, and a
+    /// replay from an earlier one (the commit never landed) re-decides it
+    /// at a later tick, owned by the same event.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> usize {
+        // A replay that has read up to its commit and met no later event
+        // (the partition is quiet since the restart) ends here, as the
+        // next event would end it.
+        let caught_up: Vec<String> = self
+            .replay
+            .iter()
+            .filter(|(p, r)| {
+                self.open
+                    .get(*p)
+                    .is_some_and(|o| o.first.is_some() && o.last >= r.last)
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in caught_up {
+            self.end_replay(&p);
+        }
+        let cutoff = now - self.correlator.timeout();
+        let replaying: HashSet<String> = self.replay.keys().cloned().collect();
+        // Partitions whose last event can own a flush: read, and past what
+        // a sink already has (after a restart, until the first new event
+        // is read, the last event read is a committed one).
+        let can_own: HashSet<String> = self
+            .open
+            .iter()
+            .filter(|(p, r)| {
+                r.first.is_some() && self.committed.get(*p).is_none_or(|done| r.last > *done)
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        let stream_now = self.stream_time.unwrap_or(now);
+        let released = self.correlator.expire_received_before(
+            cutoff,
+            |c| {
+                !c.parts
+                    .iter()
+                    .any(|h| replaying.contains(&h.position.partition))
+                    && c.parts
+                        .last()
+                        .is_some_and(|h| can_own.contains(&h.position.partition))
+            },
+            stream_now,
+        );
+        let n = released.len();
+        for r in released {
+            if let Some(owner) = self.flush_owner(&r.call) {
+                self.emit(&owner, r);
             }
         }
+        n
+    }
+
+    /// Closes the open range of `partition` into a commit although no
+    /// event follows it: the time-driven commit of a live source, so that
+    /// the tail of a quiet partition becomes queryable. None when the
+    /// partition has nothing uncommitted, and when a pending call's flush
+    /// would be owned there: its last event stays open to own that flush
+    /// (see [`Ledger::tick`]), and is committed once the call completes
+    /// or times out.
+    pub fn commit_idle(&mut self, partition: &str) -> Option<Commit> {
+        if self.owns_a_pending_call(partition) || self.replay.contains_key(partition) {
+            return None;
+        }
+        self.take_commit(partition)
     }
 
     /// The lowest sequence a pending call still needs on `partition`.
@@ -486,6 +613,7 @@ impl Ledger {
             from,
         };
         let resume = self.resume_point(partition, last);
+        self.committed.insert(partition.to_string(), last);
         let mut pending: Vec<String> = self
             .correlator
             .pending()

@@ -1,9 +1,10 @@
 //! The driver: a [`Source`] through the [`Ledger`] into every [`Sink`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ledger_core::RawEvent;
 use ledger_core::checkpoint::{Checkpoint, Commit};
 use ledger_core::ledger::{Ledger, LedgerConfig, Stats};
 
@@ -57,6 +58,14 @@ impl std::ops::AddAssign for Summary {
 /// thousand events and after every commit; must be cheap.
 pub trait Observer: Send {
     fn progress(&mut self, _input: ByteProgress, _so_far: &Summary) {}
+    /// An event is about to be processed.
+    fn event(&mut self, _event: &RawEvent) {}
+    /// Every sink stored (or already had) a commit of `partition` up to
+    /// `last`; `took` is the time all the sinks' writes took.
+    fn committed(&mut self, _partition: &str, _last: i64, _stored: &Written, _took: Duration) {}
+    /// A time-driven sweep of a live run ran; `pending` calls wait for
+    /// their other parts.
+    fn swept(&mut self, _pending: usize) {}
 }
 
 /// An observer that shows nothing.
@@ -92,6 +101,8 @@ struct PartitionState {
 pub struct Pipeline {
     config: LedgerConfig,
     policy: CommitPolicy,
+    /// A live run's sweep interval (see [`Pipeline::live`]).
+    sweep: Option<Duration>,
 }
 
 /// One run's state: the ledger and where its commits go.
@@ -112,7 +123,28 @@ struct Outlet<'s, 'd> {
 
 impl Pipeline {
     pub fn new(config: LedgerConfig, policy: CommitPolicy) -> Self {
-        Pipeline { config, policy }
+        Pipeline {
+            config,
+            policy,
+            sweep: None,
+        }
+    }
+
+    /// A pipeline for a live source, which never ends on its own. Every
+    /// `sweep` (and whenever the source is [idle](SourceItem::Idle)) the
+    /// driver flushes calls that timed out by wall clock
+    /// ([`Ledger::tick`]) and commits each partition whose commit is due
+    /// by time, even when no later event arrives there
+    /// ([`Ledger::commit_idle`]). When the source ends (the worker is
+    /// stopping), pending calls are not flushed: every open range is
+    /// committed with its pending calls in the checkpoint
+    /// ([`Ledger::suspend`]), for the next run to rebuild.
+    pub fn live(config: LedgerConfig, policy: CommitPolicy, sweep: Duration) -> Self {
+        Pipeline {
+            config,
+            policy,
+            sweep: Some(sweep),
+        }
     }
 
     /// Reads `source` to its end (a bounded source) or until it fails,
@@ -133,8 +165,10 @@ impl Pipeline {
             },
         };
         tracing::info!(source = source.name(), "run start");
+        let mut last_sweep = Instant::now();
         while let Some(item) = source.next().await? {
             match item {
+                SourceItem::Idle => {}
                 SourceItem::Gained(p) => {
                     run.out.stopped.remove(&p);
                     run.open(source, &p).await?;
@@ -168,6 +202,7 @@ impl Pipeline {
                             "an event of partition {partition}, which was not opened"
                         )));
                     };
+                    observer.event(&event);
                     let due = state.bytes >= self.policy.max_bytes
                         || run.ledger.open_records(partition) >= self.policy.max_records
                         || state.since.elapsed() >= self.policy.max_interval();
@@ -176,7 +211,7 @@ impl Pipeline {
                         state.bytes = event.body.len() as u64;
                         state.since = Instant::now();
                         if let Some(commit) = run.ledger.commit_and_process(event, Utc::now()) {
-                            run.write(source, commit).await?;
+                            run.write(source, commit, observer).await?;
                         }
                     } else {
                         run.ledger.process(event, Utc::now());
@@ -186,13 +221,24 @@ impl Pipeline {
                     }
                 }
             }
+            if let Some(every) = self.sweep
+                && last_sweep.elapsed() >= every
+            {
+                last_sweep = Instant::now();
+                run.sweep(source, &self.policy, observer).await?;
+            }
         }
         let Run { ledger, mut out } = run;
         let stats = ledger.stats();
-        for commit in ledger.finish() {
+        let last = if self.sweep.is_some() {
+            ledger.suspend()
+        } else {
+            ledger.finish()
+        };
+        for commit in last {
             // No reload at the end: the ledger is spent, and the other
             // writer has the partition.
-            match out.write_all(&commit).await {
+            match out.write_all(&commit, observer).await {
                 Ok(()) => {}
                 Err(e @ SinkError::Fenced { .. }) => {
                     tracing::warn!(error = %e, "last commit fenced: the partition is another writer's");
@@ -282,6 +328,42 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// A live run's time-driven work: flushes what timed out by wall
+    /// clock, then commits every partition whose commit is due by time.
+    async fn sweep(
+        &mut self,
+        source: &mut dyn Source,
+        policy: &CommitPolicy,
+        observer: &mut dyn Observer,
+    ) -> Result<(), PipelineError> {
+        let flushed = self.ledger.tick(Utc::now());
+        if flushed > 0 {
+            tracing::info!(
+                flushed,
+                "calls flushed as partial: their other parts did not come in time"
+            );
+        }
+        let partitions: Vec<String> = self.out.partitions.keys().cloned().collect();
+        for p in partitions {
+            let Some(state) = self.out.partitions.get_mut(&p) else {
+                continue;
+            };
+            let due = state.since.elapsed() >= policy.max_interval()
+                || state.bytes >= policy.max_bytes
+                || self.ledger.open_records(&p) >= policy.max_records;
+            if !due {
+                continue;
+            }
+            if let Some(commit) = self.ledger.commit_idle(&p) {
+                state.since = Instant::now();
+                state.bytes = 0;
+                self.write(source, commit, observer).await?;
+            }
+        }
+        observer.swept(self.ledger.pending_calls());
+        Ok(())
+    }
+
     /// Writes a commit cut while events flow; a fenced sink makes the
     /// partition reload from the sinks' checkpoints, or stop after
     /// [`MAX_RELOADS`] fences in a row.
@@ -289,9 +371,10 @@ impl Run<'_, '_> {
         &mut self,
         source: &mut dyn Source,
         commit: Commit,
+        observer: &mut dyn Observer,
     ) -> Result<(), PipelineError> {
         let partition = commit.partition().to_string();
-        match self.out.write_all(&commit).await {
+        match self.out.write_all(&commit, observer).await {
             Ok(()) => {
                 if let Some(s) = self.out.partitions.get_mut(&partition) {
                     s.reloads = 0;
@@ -322,7 +405,12 @@ impl Run<'_, '_> {
 
 impl Outlet<'_, '_> {
     /// Gives each sink the part of `commit` it lacks.
-    async fn write_all(&mut self, commit: &Commit) -> Result<(), SinkError> {
+    async fn write_all(
+        &mut self,
+        commit: &Commit,
+        observer: &mut dyn Observer,
+    ) -> Result<(), SinkError> {
+        let started = Instant::now();
         // Only an open partition has uncommitted state: a stopped or lost
         // one was forgotten by the ledger, so no commit of it comes here.
         let Some(state) = self.partitions.get_mut(commit.partition()) else {
@@ -347,6 +435,12 @@ impl Outlet<'_, '_> {
         if any {
             self.summary.commits += 1;
         }
+        observer.committed(
+            commit.partition(),
+            commit.last(),
+            &stored,
+            started.elapsed(),
+        );
         self.summary.calls_written += stored.calls;
         self.summary.partial_calls += stored.partial_calls;
         self.summary.merged_calls += stored.merged_calls;

@@ -28,6 +28,9 @@ pub enum SourceItem {
     Expired { partition: String, range: SeqRange },
     /// One event, with its position.
     Event(RawEvent),
+    /// Nothing arrived for a while (a live source): the driver gets a
+    /// chance to flush and commit by time.
+    Idle,
 }
 
 /// Bytes read so far, and the total when the source knows it.
