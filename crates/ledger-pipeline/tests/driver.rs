@@ -173,7 +173,12 @@ impl ledger_pipeline::Source for Scripted {
     async fn next(
         &mut self,
     ) -> Result<Option<ledger_pipeline::SourceItem>, ledger_pipeline::SourceError> {
-        Ok(self.items.pop_front())
+        let item = self.items.pop_front();
+        if matches!(item, Some(ledger_pipeline::SourceItem::Idle)) {
+            // A live source's quiet moment: wall time passes.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(item)
     }
 }
 
@@ -279,4 +284,106 @@ async fn a_partition_fenced_again_and_again_is_stopped_and_the_run_ends_cleanly(
     let summary = run(&input, &mut [&mut AlwaysFenced]).await;
     assert_eq!(summary.fenced, 4, "three reloads, then the partition stops");
     assert_eq!((summary.calls_written, summary.commits), (0, 0));
+}
+
+fn live_event(sequence: i64, kind: &str, id: &str) -> ledger_pipeline::SourceItem {
+    let body = json!({"schema":"ledger/v1","kind":kind,"requestId":id,"status":200,"body":"{}"});
+    ledger_pipeline::SourceItem::Event(ledger_core::RawEvent {
+        position: ledger_core::Position {
+            partition: "0".into(),
+            sequence,
+        },
+        offset: None,
+        enqueued_time: None,
+        body: body.to_string().into_bytes(),
+    })
+}
+
+fn live_pipeline() -> Pipeline {
+    let config = LedgerConfig {
+        timeout: Duration::seconds(1),
+        ..LedgerConfig::default()
+    };
+    let policy = CommitPolicy {
+        max_interval_secs: 1,
+        ..CommitPolicy::default()
+    };
+    Pipeline::live(config, policy, std::time::Duration::from_millis(10))
+}
+
+#[tokio::test]
+async fn a_live_run_flushes_an_orphan_on_a_quiet_partition_and_commits_the_tail() {
+    use ledger_pipeline::SourceItem;
+    let mut items = vec![
+        SourceItem::Gained("0".into()),
+        live_event(1, "request", "a"),
+        live_event(2, "response", "a"),
+        live_event(3, "request", "orphan"),
+    ];
+    // About 2 s of quiet: more than the timeout and the commit interval.
+    items.extend((0..40).map(|_| SourceItem::Idle));
+    let mut source = Scripted {
+        items: items.into(),
+        opened: vec![],
+    };
+    let mut sink = MemorySink::new("memory");
+    live_pipeline()
+        .run(&mut source, &mut [&mut sink as &mut dyn Sink], &mut Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.commits.len(),
+        1,
+        "one commit, once the orphan was flushed"
+    );
+    let c = &sink.commits[0];
+    assert_eq!((c.first, c.last()), (1, 3));
+    assert!(c.checkpoint.pending.is_empty());
+    let mut got: Vec<(String, bool)> = sink
+        .records
+        .iter()
+        .map(|r| (r.request_id.clone(), r.complete))
+        .collect();
+    got.sort();
+    assert_eq!(got, [("a".into(), true), ("orphan".into(), false)]);
+}
+
+#[tokio::test]
+async fn stopping_a_live_run_flushes_nothing_and_holds_back_a_partition_that_owns_a_pending_call() {
+    use ledger_pipeline::SourceItem;
+    let mut source = Scripted {
+        items: [
+            SourceItem::Gained("0".into()),
+            live_event(1, "request", "b"),
+            live_event(2, "response", "b"),
+            live_event(3, "request", "waiting"),
+        ]
+        .into(),
+        opened: vec![],
+    };
+    let mut sink = MemorySink::new("memory");
+    live_pipeline()
+        .run(&mut source, &mut [&mut sink as &mut dyn Sink], &mut Quiet)
+        .await
+        .unwrap();
+    // Event 3 must stay uncommitted to own the waiting call's flush after
+    // the restart; the next run re-reads the partition from its start.
+    assert!(sink.commits.is_empty());
+    assert!(sink.records.is_empty());
+
+    let mut source = Scripted {
+        items: [
+            SourceItem::Gained("0".into()),
+            live_event(1, "request", "b"),
+            live_event(2, "response", "b"),
+        ]
+        .into(),
+        opened: vec![],
+    };
+    live_pipeline()
+        .run(&mut source, &mut [&mut sink as &mut dyn Sink], &mut Quiet)
+        .await
+        .unwrap();
+    assert_eq!(sink.commits.len(), 1, "nothing pending: the tail commits");
+    assert_eq!(sink.records.len(), 1);
 }
