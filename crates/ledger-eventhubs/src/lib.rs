@@ -495,23 +495,31 @@ impl PartitionReader {
         ended
     }
 
-    async fn read_with(&mut self, client: &ConsumerClient) -> Ended {
-        let o = self.shared.options.clone();
-        let props = match timed(
-            o.operation_timeout,
+    /// The partition's properties, also told to the monitor (the lag).
+    async fn properties(
+        &self,
+        client: &ConsumerClient,
+    ) -> Result<azure_messaging_eventhubs::models::EventHubPartitionProperties, String> {
+        let props = timed(
+            self.shared.options.operation_timeout,
             "reading the partition's properties",
             client.get_partition_properties(&self.partition),
         )
-        .await
-        {
-            Ok(p) => p,
-            Err(e) => return Ended::Fault("properties", e),
-        };
+        .await?;
         self.shared.monitor.last_enqueued(
             &self.partition,
             props.last_enqueued_sequence_number,
             props.last_enqueued_time_utc.map(to_utc),
         );
+        Ok(props)
+    }
+
+    async fn read_with(&mut self, client: &ConsumerClient) -> Ended {
+        let o = self.shared.options.clone();
+        let props = match self.properties(client).await {
+            Ok(p) => p,
+            Err(e) => return Ended::Fault("properties", e),
+        };
         if let Some(next) = self.next
             && !props.is_empty
             && props.beginning_sequence_number > next
@@ -560,21 +568,10 @@ impl PartitionReader {
         loop {
             tokio::select! {
                 _ = poll.tick() => {
-                    let props = match timed(
-                        o.operation_timeout,
-                        "reading the partition's properties",
-                        client.get_partition_properties(&self.partition),
-                    )
-                    .await
-                    {
+                    let props = match self.properties(client).await {
                         Ok(p) => p,
                         Err(e) => return Ended::Fault("properties", e),
                     };
-                    self.shared.monitor.last_enqueued(
-                        &self.partition,
-                        props.last_enqueued_sequence_number,
-                        props.last_enqueued_time_utc.map(to_utc),
-                    );
                     let behind = !props.is_empty
                         && self.next.is_none_or(|n| props.last_enqueued_sequence_number >= n);
                     if behind && last_event.elapsed() >= o.receive_idle {

@@ -20,6 +20,14 @@ async fn broker(partitions: u32) -> Broker {
     .expect("the broker starts")
 }
 
+async fn producer(broker: &Broker) -> ProducerClient {
+    ProducerClient::builder()
+        .with_custom_endpoint(broker.endpoint())
+        .open_with_connection_string(&broker.connection_string(), None)
+        .await
+        .expect("producer")
+}
+
 async fn send(producer: &ProducerClient, partition: &str, body: String) {
     tokio::time::timeout(
         Duration::from_secs(60),
@@ -107,11 +115,7 @@ async fn read(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_partition_is_read_from_its_start_position_in_order() {
     let broker = broker(2).await;
-    let producer = ProducerClient::builder()
-        .with_custom_endpoint(broker.endpoint())
-        .open_with_connection_string(&broker.connection_string(), None)
-        .await
-        .expect("producer");
+    let producer = producer(&broker).await;
     for i in 0..10 {
         send(&producer, "0", format!("p0 {i}")).await;
         send(&producer, "1", format!("p1 {i}")).await;
@@ -135,11 +139,7 @@ async fn every_partition_is_read_from_its_start_position_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connections_and_detached_links_lose_and_repeat_nothing() {
     let broker = broker(1).await;
-    let producer = ProducerClient::builder()
-        .with_custom_endpoint(broker.endpoint())
-        .open_with_connection_string(&broker.connection_string(), None)
-        .await
-        .expect("producer");
+    let producer = producer(&broker).await;
     for i in 0..30 {
         send(&producer, "0", format!("e {i}")).await;
     }
@@ -171,11 +171,7 @@ async fn dropped_connections_and_detached_links_lose_and_repeat_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_point_that_expired_from_the_hub_is_reported_as_lost() {
     let broker = broker(1).await;
-    let producer = ProducerClient::builder()
-        .with_custom_endpoint(broker.endpoint())
-        .open_with_connection_string(&broker.connection_string(), None)
-        .await
-        .expect("producer");
+    let producer = producer(&broker).await;
     for i in 0..10 {
         send(&producer, "0", format!("e {i}")).await;
     }
