@@ -128,6 +128,12 @@ impl CommitPolicy {
     pub fn max_interval(&self) -> Duration {
         Duration::from_secs(self.max_interval_secs)
     }
+
+    /// Whether a partition's open range must be committed: `bytes` read
+    /// and `records` waiting since its last commit, `age` ago.
+    pub fn due(&self, bytes: u64, records: usize, age: Duration) -> bool {
+        bytes >= self.max_bytes || records >= self.max_records || age >= self.max_interval()
+    }
 }
 
 /// The secrets the pipeline itself uses, from the environment only.

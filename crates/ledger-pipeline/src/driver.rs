@@ -203,9 +203,11 @@ impl Pipeline {
                         )));
                     };
                     observer.event(&event);
-                    let due = state.bytes >= self.policy.max_bytes
-                        || run.ledger.open_records(partition) >= self.policy.max_records
-                        || state.since.elapsed() >= self.policy.max_interval();
+                    let due = self.policy.due(
+                        state.bytes,
+                        run.ledger.open_records(partition),
+                        state.since.elapsed(),
+                    );
                     state.bytes += event.body.len() as u64;
                     if due {
                         state.bytes = event.body.len() as u64;
@@ -348,10 +350,11 @@ impl Run<'_, '_> {
             let Some(state) = self.out.partitions.get_mut(&p) else {
                 continue;
             };
-            let due = state.since.elapsed() >= policy.max_interval()
-                || state.bytes >= policy.max_bytes
-                || self.ledger.open_records(&p) >= policy.max_records;
-            if !due {
+            if !policy.due(
+                state.bytes,
+                self.ledger.open_records(&p),
+                state.since.elapsed(),
+            ) {
                 continue;
             }
             if let Some(commit) = self.ledger.commit_idle(&p) {
