@@ -210,7 +210,8 @@ impl Drop for EventHubsSource {
 
 impl EventHubsSource {
     /// Connects, lists the partitions and yields each as gained. `stop`
-    /// turning true makes [`Source::next`] end the stream.
+    /// turning true, or its sender being dropped, makes [`Source::next`]
+    /// end the stream.
     pub async fn connect(
         options: Options,
         auth: Auth,
@@ -402,7 +403,11 @@ impl Source for EventHubsSource {
                 return Ok(None);
             }
             let msg = tokio::select! {
-                _ = self.stop.changed() => continue,
+                // A dropped stop handle can never say stop: it means stop.
+                changed = self.stop.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => return Ok(None),
+                },
                 m = tokio::time::timeout(tick, self.rx.recv()) => m,
             };
             let current =
