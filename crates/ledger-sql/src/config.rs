@@ -228,11 +228,14 @@ impl std::fmt::Debug for DbSecrets {
     }
 }
 
+/// Where the database password comes from (never a URL, flag or file).
+pub const PASSWORD_ENV: &str = "AOAI_LEDGER_DB_PASSWORD";
+
 impl DbSecrets {
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
         DbSecrets {
-            password: var("AOAI_LEDGER_DB_PASSWORD"),
+            password: var(PASSWORD_ENV),
             pg_password: var("PGPASSWORD"),
             sqlcmd_password: var("SQLCMDPASSWORD"),
         }

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 /// Where the Event Hubs connection string is read from (never the file).
 pub const CONNECTION_STRING_ENV: &str = "AOAI_LEDGER_EVENTHUB_CONNECTION_STRING";
 /// Where the database password is read from (never the URL).
-pub const DB_PASSWORD_ENV: &str = "AOAI_LEDGER_DB_PASSWORD";
+pub const DB_PASSWORD_ENV: &str = ledger_sql::config::PASSWORD_ENV;
 const PREFIX: &str = "AOAI_LEDGER_";
 
 #[derive(Debug, thiserror::Error)]
@@ -680,27 +680,10 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    fn file(text: &str) -> tempfile_path::TempToml {
-        tempfile_path::TempToml::new(text)
-    }
-
-    mod tempfile_path {
-        pub struct TempToml(pub std::path::PathBuf);
-        impl TempToml {
-            pub fn new(text: &str) -> Self {
-                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let p = std::env::temp_dir()
-                    .join(format!("ledger-worker-cfg-{}-{n}.toml", std::process::id()));
-                std::fs::write(&p, text).unwrap();
-                TempToml(p)
-            }
-        }
-        impl Drop for TempToml {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_file(&self.0);
-            }
-        }
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+        f
     }
 
     #[test]
@@ -726,7 +709,7 @@ mod tests {
             namespace: Some("flag.example".into()),
             ..Overrides::default()
         };
-        let c = WorkerConfig::load(Some(&f.0), env, &flags).unwrap();
+        let c = WorkerConfig::load(Some(f.path()), env, &flags).unwrap();
         assert_eq!(c.eventhubs.namespace.as_deref(), Some("flag.example"));
         assert_eq!(c.eventhubs.hub.as_deref(), Some("envhub"));
         assert_eq!(c.eventhubs.consumer_group, "g");
@@ -801,12 +784,12 @@ mod tests {
     fn secrets_refused_without_echo() {
         let f =
             file("[eventhubs]\nconnection_string = \"Endpoint=sb://x;SharedAccessKey=hunter2\"\n");
-        let e = WorkerConfig::load(Some(&f.0), env_of(&[]), &Overrides::default()).unwrap_err();
+        let e = WorkerConfig::load(Some(f.path()), env_of(&[]), &Overrides::default()).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains(CONNECTION_STRING_ENV), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
         let f = file("[database]\npassword = \"hunter2\"\n");
-        let msg = WorkerConfig::load(Some(&f.0), env_of(&[]), &Overrides::default())
+        let msg = WorkerConfig::load(Some(f.path()), env_of(&[]), &Overrides::default())
             .unwrap_err()
             .to_string();
         assert!(
@@ -815,12 +798,12 @@ mod tests {
         );
         for k in ["sas", "key", "token", "account_key", "sas_token"] {
             let f = file(&format!("[lake]\n{k} = \"v\"\n"));
-            let r = WorkerConfig::load(Some(&f.0), env_of(&[]), &Overrides::default());
+            let r = WorkerConfig::load(Some(f.path()), env_of(&[]), &Overrides::default());
             assert!(matches!(r, Err(ConfigError::SecretInFile { .. })), "{k}");
         }
         // Not secrets: token_refresh_secs is a duration.
         let f = file("[eventhubs]\ntoken_refresh_secs = 5\n");
-        assert!(WorkerConfig::load(Some(&f.0), env_of(&[]), &Overrides::default()).is_ok());
+        assert!(WorkerConfig::load(Some(f.path()), env_of(&[]), &Overrides::default()).is_ok());
     }
 
     #[test]
@@ -831,7 +814,7 @@ mod tests {
             "[commit]\nmax = 1\n",
         ] {
             let f = file(text);
-            let r = WorkerConfig::load(Some(&f.0), env_of(&[]), &Overrides::default());
+            let r = WorkerConfig::load(Some(f.path()), env_of(&[]), &Overrides::default());
             assert!(matches!(r, Err(ConfigError::Parse { .. })), "{text}: {r:?}");
         }
     }
